@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from materials import views as material_views
+
+admin.site.site_header = "GNoME Explorer administration"
+admin.site.site_title = "GNoME Explorer admin"
+
+urlpatterns = [
+    path("", material_views.home, name="home"),
+    path("healthz", material_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

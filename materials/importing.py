@@ -1,0 +1,253 @@
+"""The import service: records in, catalogue rows out, idempotently and in transactional batches.
+
+The CPU-bound part (parsing, symmetry, corrections) runs in worker processes through the pure
+functions of ``rows``; this module only decides what to process and writes the results.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from tqdm import tqdm
+
+from . import readers, rows
+from .models import Calculation, ElementalReference, ImportRun, Material
+
+log = logging.getLogger(__name__)
+
+# Bump when the processing of rows changes, so that a re-import recomputes every row.
+IMPORT_VERSION = "1"
+BATCH_SIZE = 2000
+
+MATERIAL_UPDATE_FIELDS = [
+    "source", "licence", "structure", "formula", "formula_reduced", "formula_anonymous", "chemsys",
+    "elements", "nelements", "nsites", "volume_a3", "density_g_cm3", "spacegroup_number",
+    "spacegroup_symbol", "crystal_system", "point_group", "band_gap_ev", "dimensionality",
+    "e_form_ev_per_atom", "energy_corrected_ev", "energy_method", "energy_note", "dataset",
+    "dataset_version", "extra", "row_hash", "import_run", "updated_at",
+]
+CALCULATION_UPDATE_FIELDS = [
+    "kind", "energy_ev", "energy_corrected_ev", "correction_ev", "correction_scheme",
+    "e_form_ev_per_atom", "energy_note", "structure", "import_run", "updated_at",
+]
+
+
+@dataclass
+class ImportSpec:
+    importer: str
+    source: str
+    dataset: str
+    records: Iterable[tuple[int, dict]]
+    process: Callable[[Mapping, Mapping[str, float]], dict]
+    licence: Callable[[str], str]
+    dataset_version: str = ""
+    total: int | None = None
+    options: dict = field(default_factory=dict)
+
+
+def worker_count() -> int:
+    configured = settings.GNOME_IMPORT_WORKERS
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+# ---- elemental references -------------------------------------------------------------------
+
+def load_references_file(path: Path | None = None, run: ImportRun | None = None) -> int:
+    """Store the elemental references from a CSV (default: GNOME_DATA_DIR). Idempotent."""
+    path = path or Path(settings.GNOME_DATA_DIR) / readers.ELEMENTAL_REFERENCES
+    refs = readers.read_references(path)
+    with transaction.atomic():
+        for element, (energy, ref_id) in refs.items():
+            ElementalReference.objects.update_or_create(
+                element=element,
+                defaults={
+                    "energy_per_atom_ev": energy,
+                    "reference_material_id": ref_id,
+                    "dataset": path.name,
+                    "import_run": run,
+                },
+            )
+    return len(refs)
+
+
+def references() -> dict[str, float]:
+    """Element -> chemical potential (eV/atom); loads the default file the first time."""
+    if not ElementalReference.objects.exists():
+        load_references_file()
+    return dict(ElementalReference.objects.values_list("element", "energy_per_atom_ev"))
+
+
+def _digest(refs: Mapping[str, float]) -> str:
+    return hashlib.sha256(json.dumps(sorted(refs.items())).encode()).hexdigest()[:16]
+
+
+def row_hash(record: Mapping, refs_digest: str) -> str:
+    payload = json.dumps(record, sort_keys=True, default=str) + IMPORT_VERSION + refs_digest
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# ---- the import loop --------------------------------------------------------------------------
+
+def _batches(iterable: Iterable, size: int) -> Iterator[list]:
+    it = iter(iterable)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def run_import(
+    spec: ImportSpec,
+    *,
+    limit: int | None = None,
+    workers: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    run_by: str | None = None,
+    progress: bool = True,
+) -> ImportRun:
+    """Import the records of ``spec``; returns the finished ImportRun (also on row rejections)."""
+    refs = references()
+    refs_digest = _digest(refs)
+    workers = workers or worker_count()
+    run = ImportRun.objects.create(
+        importer=spec.importer,
+        dataset=spec.dataset,
+        source=spec.source,
+        options={**spec.options, "limit": limit, "workers": workers, "import_version": IMPORT_VERSION},
+        run_by=run_by if run_by is not None else _current_user(),
+    )
+    total = min(spec.total, limit) if spec.total is not None and limit else (limit or spec.total)
+    records = islice(spec.records, limit) if limit else spec.records
+    seen: set[str] = set()
+    pool = None
+    try:
+        if workers > 1:
+            pool = _pool(workers, spec.process, refs)
+        else:
+            rows.init_worker(spec.process, refs)
+        bar = tqdm(total=total, desc=spec.importer, unit="row", disable=not progress, mininterval=1.0)
+        for batch in _batches(records, batch_size):
+            todo, stored_ids = _triage(batch, run, seen, refs_digest)
+            if todo:
+                results = pool.map(rows.process_one, todo, chunksize=16) if pool else [rows.process_one(t) for t in todo]
+                _write(results, spec, run, stored_ids)
+            run.save()
+            bar.update(len(batch))
+        bar.close()
+        run.status = ImportRun.Status.SUCCEEDED
+    except BaseException as exc:
+        run.status = ImportRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def _pool(workers: int, process: Callable, refs: dict[str, float]):
+    """Worker processes from a fork server: fresh interpreters (no inherited database sockets) that
+    import pymatgen once, not once per pool."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["materials.rows"])
+    return context.Pool(workers, rows.init_worker, (process, refs))
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+def _issue(run: ImportRun, number: int, material_id: str, level: str, reason: str) -> None:
+    run.issues.append({"row": number, "id": material_id, "level": level, "reason": reason})
+    if level == "rejected":
+        run.rejected += 1
+    else:
+        run.warnings += 1
+
+
+def _triage(
+    batch: list[tuple[int, dict]], run: ImportRun, seen: set[str], refs_digest: str
+) -> tuple[list, set[str]]:
+    """Count read errors, duplicates and unchanged rows; return the rows to process and the stored ids."""
+    run.rows_read += len(batch)
+    candidates = []
+    for number, record in batch:
+        material_id = record.get("material_id") or ""
+        if record.get("error"):
+            _issue(run, number, material_id, "rejected", record["error"])
+        elif not material_id:
+            _issue(run, number, "", "rejected", "missing material id")
+        elif material_id in seen:
+            _issue(run, number, material_id, "rejected", f"duplicate id {material_id} (already read in this run)")
+        else:
+            seen.add(material_id)
+            candidates.append((number, material_id, row_hash(record, refs_digest), record))
+    stored = dict(
+        Material.objects.filter(material_id__in=[c[1] for c in candidates]).values_list("material_id", "row_hash")
+    )
+    todo = []
+    for item in candidates:
+        if stored.get(item[1]) == item[2]:
+            run.unchanged += 1
+        else:
+            todo.append(item)
+    return todo, set(stored)
+
+
+def _write(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> None:
+    materials, calculations = [], {}
+    for number, material_id, digest, outcome in results:
+        if isinstance(outcome, str):
+            _issue(run, number, material_id, "rejected", outcome)
+            continue
+        for message in outcome["warnings"]:
+            _issue(run, number, material_id, "warning", message)
+        fields = outcome["material"]
+        materials.append(
+            Material(
+                material_id=material_id,
+                source=spec.source,
+                licence=spec.licence(material_id),
+                dataset=spec.dataset,
+                dataset_version=spec.dataset_version,
+                extra={"dataset_row": number, **outcome.get("extra", {})},
+                row_hash=digest,
+                import_run=run,
+                **fields,
+            )
+        )
+        if outcome.get("calculation"):
+            calculations[material_id] = outcome["calculation"]
+        if material_id in stored_ids:
+            run.updated += 1
+        else:
+            run.inserted += 1
+    if not materials:
+        return
+    with transaction.atomic():
+        Material.objects.bulk_create(
+            materials, update_conflicts=True, unique_fields=["material_id"], update_fields=MATERIAL_UPDATE_FIELDS
+        )
+        pks = dict(Material.objects.filter(material_id__in=[m.material_id for m in materials]).values_list("material_id", "pk"))
+        Calculation.objects.bulk_create(
+            [Calculation(material_id=pks[mid], import_run=run, **calc) for mid, calc in calculations.items()],
+            update_conflicts=True,
+            unique_fields=["material", "method"],
+            update_fields=CALCULATION_UPDATE_FIELDS,
+        )

@@ -1,0 +1,305 @@
+"""Pure catalogue science: parse structures, derive fields, put energies on one scale.
+
+Nothing here imports Django. Inputs and outputs are pymatgen objects, plain dicts and floats, so
+every function is usable from a management command, a Celery task, a notebook or a test.
+
+Energy scale: MP2020-compatible corrected total energies in eV per cell (see DESIGN.md). A formation
+energy per atom is measured from the elemental references (chemical potentials) ``refs``:
+``E_total = e_form * N + sum(n_i * mu_i)``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from pymatgen.core import Composition, Element, Structure
+from pymatgen.core.periodic_table import DummySpecies
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+SYMPREC = 0.1  # Å, as the Materials Project
+MIN_SITE_DISTANCE_A = 0.5  # closer than this, two sites overlap
+MIN_E_FORM_EV_PER_ATOM = -8.0  # below this a formation energy is unphysical (GNoME's sanity filter)
+MAX_SITES = 1000
+
+STRUCTURE_FORMATS = {"cif": "cif", "poscar": "poscar", "vasp": "poscar", "extxyz": "extxyz", "xyz": "extxyz", "json": "json"}
+
+
+class RowRejected(ValueError):
+    """A row that cannot enter the catalogue; the message says why."""
+
+
+def parse_composition(formula: str) -> Composition:
+    """Parse a formula, rejecting unknown elements by name."""
+    if not isinstance(formula, str) or not formula.strip():
+        raise RowRejected("empty formula")
+    try:
+        comp = Composition(formula)
+    except Exception as exc:  # pymatgen raises ValueError/KeyError with varied messages
+        raise RowRejected(f"unparsable formula {formula!r}: {exc}") from None
+    check_elements(comp)
+    if comp.num_atoms <= 0:
+        raise RowRejected(f"formula {formula!r} has no atoms")
+    return comp
+
+
+def check_elements(comp: Composition) -> None:
+    unknown = sorted(str(sp) for sp in comp if isinstance(sp, DummySpecies) or not Element.is_valid_symbol(_symbol(sp)))
+    if unknown:
+        raise RowRejected(f"unknown element {', '.join(unknown)}")
+
+
+def _symbol(species) -> str:
+    return getattr(species, "symbol", str(species))
+
+
+def parse_structure(text: str, fmt: str) -> Structure:
+    """Parse CIF, POSCAR, extended XYZ or pymatgen JSON text into a Structure, with a clear error."""
+    fmt = STRUCTURE_FORMATS.get(fmt.lower())
+    if fmt is None:
+        raise RowRejected(f"unknown structure format; expected one of {sorted(set(STRUCTURE_FORMATS))}")
+    if not text or not text.strip():
+        raise RowRejected(f"empty {fmt} text")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "extxyz":
+                import io
+
+                from ase.io import read
+                from pymatgen.io.ase import AseAtomsAdaptor
+
+                atoms = read(io.StringIO(text), format="extxyz")
+                structure = AseAtomsAdaptor.get_structure(atoms)
+            elif fmt == "json":
+                import json
+
+                structure = Structure.from_dict(json.loads(text))
+            elif fmt == "cif":
+                structure = parse_p1_cif(text) or Structure.from_str(text, fmt="cif")
+            else:
+                structure = Structure.from_str(text, fmt=fmt)
+    except RowRejected:
+        raise
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RowRejected(f"unparsable {fmt}: {detail}") from None
+    check_structure(structure)
+    return structure
+
+
+_P1_OPERATIONS = ({"x, y, z"}, {"x,y,z"})
+_IDEAL_FRACTIONS = (1 / 3, 2 / 3)
+_FRACTION_TOLERANCE = 1e-4  # pymatgen's CifParser default
+
+
+def parse_p1_cif(text: str) -> Structure | None:
+    """Fast path for ordered P1 CIFs (the GNoME files): the Structure pymatgen's CifParser would build.
+
+    pymatgen's parser spends most of its time applying symmetry operations and merging equivalent
+    sites, which a P1 file with full occupancies does not need (5x faster, see benchmarks/RESULTS.md).
+    Returns None for anything else (more operations, partial occupancy, several blocks, charges), so
+    the caller falls back to CifParser. Same conventions as CifParser: coordinates close to 1/3 or 2/3
+    snapped, wrapped into [0, 1), sites sorted by electronegativity.
+    """
+    from pymatgen.core import Lattice
+    from pymatgen.io.cif import CifFile, str2float
+
+    cif = CifFile.from_str(text)
+    if len(cif.data) != 1:
+        return None
+    data = next(iter(cif.data.values())).data
+    ops = data.get("_symmetry_equiv_pos_as_xyz") or data.get("_space_group_symop_operation_xyz")
+    if not ops or len(ops) != 1 or {ops[0].strip().strip("'").lower()} not in _P1_OPERATIONS:
+        return None
+    symbols = data.get("_atom_site_type_symbol")
+    labels = data.get("_atom_site_label")
+    columns = [data.get(f"_atom_site_fract_{axis}") for axis in "xyz"]
+    occupancies = data.get("_atom_site_occupancy")
+    if not symbols or labels is None or any(c is None for c in columns) or len(labels) != len(symbols):
+        return None
+    if occupancies is not None and any(str2float(o) != 1 for o in occupancies):
+        return None
+    if any(not Element.is_valid_symbol(s) for s in symbols):
+        return None  # charged species, dummy labels: let CifParser decide
+    try:
+        lattice = Lattice.from_parameters(
+            *(str2float(data[f"_cell_length_{x}"]) for x in "abc"),
+            *(str2float(data[f"_cell_angle_{x}"]) for x in ("alpha", "beta", "gamma")),
+        )
+        coords = []
+        for xyz in zip(*columns, strict=True):
+            point = []
+            for raw in xyz:
+                value = str2float(raw)
+                for ideal in _IDEAL_FRACTIONS:
+                    if math.isclose(value / ideal, 1, abs_tol=_FRACTION_TOLERANCE, rel_tol=0):
+                        value = ideal
+                point.append(value - math.floor(value))
+            coords.append(point)
+    except (KeyError, ValueError):
+        return None
+    return Structure(lattice, list(symbols), coords, labels=list(labels)).get_sorted_structure()
+
+
+def check_structure(structure: Structure) -> None:
+    """Reject what no calculation could have produced: unknown elements, partial occupancy, overlaps."""
+    if len(structure) == 0:
+        raise RowRejected("structure has no sites")
+    if len(structure) > MAX_SITES:
+        raise RowRejected(f"structure has {len(structure)} sites; at most {MAX_SITES} are accepted")
+    if not structure.is_ordered:
+        raise RowRejected("structure is disordered (partial occupancies); only ordered crystals are accepted")
+    check_elements(structure.composition)
+    if structure.volume <= 0 or not math.isfinite(structure.volume):
+        raise RowRejected("structure has a degenerate lattice (zero volume)")
+    if len(structure) > 1 and not structure.is_valid(tol=MIN_SITE_DISTANCE_A):
+        dmat = structure.distance_matrix
+        n = len(structure)
+        i, j = min(((a, b) for a in range(n) for b in range(a + 1, n)), key=lambda ab: dmat[ab])
+        raise RowRejected(
+            f"overlapping sites: {structure[i].specie} (site {i}) and {structure[j].specie} (site {j}) "
+            f"are {dmat[i, j]:.3f} Å apart (minimum {MIN_SITE_DISTANCE_A} Å)"
+        )
+    elif len(structure) == 1 and min(structure.lattice.abc) < MIN_SITE_DISTANCE_A:
+        raise RowRejected("lattice vector shorter than the minimum site distance")
+
+
+def composition_fields(comp: Composition) -> dict:
+    elements = sorted(el.symbol for el in comp.elements)
+    return {
+        "formula": comp.formula,
+        "formula_reduced": comp.reduced_formula,
+        "formula_anonymous": comp.anonymized_formula,
+        "chemsys": "-".join(elements),
+        "elements": elements,
+        "nelements": len(elements),
+        "nsites": int(round(comp.num_atoms)),
+    }
+
+
+def structure_fields(structure: Structure, symprec: float = SYMPREC) -> dict:
+    """Derived fields of a structure: composition fields, cell, density and symmetry (spglib, symprec)."""
+    fields = composition_fields(structure.composition)
+    fields.update(
+        volume_a3=float(structure.volume),
+        density_g_cm3=float(structure.density),
+        spacegroup_number=None,
+        spacegroup_symbol="",
+        crystal_system="",
+        point_group="",
+    )
+    try:
+        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+        fields.update(
+            spacegroup_number=analyzer.get_space_group_number(),
+            spacegroup_symbol=analyzer.get_space_group_symbol(),
+            crystal_system=analyzer.get_crystal_system(),
+            point_group=analyzer.get_point_group_symbol(),
+        )
+    except Exception:  # spglib finds no cell for a few pathological structures; fields stay blank
+        pass
+    return fields
+
+
+def missing_references(comp: Composition, refs: Mapping[str, float]) -> list[str]:
+    return sorted(el.symbol for el in comp.elements if el.symbol not in refs)
+
+
+def no_reference_note(missing: list[str]) -> str:
+    return (
+        f"no elemental reference for {', '.join(missing)}: the total energy cannot be put on the hull's "
+        "energy scale, so this material is not placed on a hull"
+    )
+
+
+def reference_energy(comp: Composition, refs: Mapping[str, float]) -> float:
+    return float(sum(amount * refs[el.symbol] for el, amount in comp.element_composition.items()))
+
+
+def energy_from_formation(e_form_per_atom: float, comp: Composition, refs: Mapping[str, float]) -> float | None:
+    """Corrected total energy of the cell from its formation energy; None when a reference is missing."""
+    if missing_references(comp, refs):
+        return None
+    return float(e_form_per_atom * comp.num_atoms + reference_energy(comp, refs))
+
+
+def formation_from_energy(energy: float, comp: Composition, refs: Mapping[str, float]) -> float | None:
+    """Formation energy per atom from a corrected total energy; None when a reference is missing."""
+    if missing_references(comp, refs):
+        return None
+    return float((energy - reference_energy(comp, refs)) / comp.num_atoms)
+
+
+def finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "" or value.lower() in {"nan", "none", "null"}:
+            return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RowRejected(f"not a number: {value!r}") from None
+    return number if math.isfinite(number) else None
+
+
+# Elements that MP2020 treats with GGA+U when the most electronegative element is O or F.
+_ANIONS_NEEDING_OXIDATION_STATES = ("Br", "I", "Se", "Si", "Sb", "Te", "H", "N", "F", "Cl")
+
+
+@dataclass(frozen=True)
+class Correction:
+    energy_ev: float  # corrected total energy
+    correction_ev: float  # corrected minus published
+    scheme: str  # what was applied, e.g. "MP2020 (require_bound), GGA+U from composition"
+    adjustments: tuple[str, ...]
+
+
+class Mp2020Corrector:
+    """MP2020 corrections (pymatgen, ``strict_anions="require_bound"``) for energy-only rows.
+
+    The run type follows the composition as the Materials Project ran it: GGA+U with MP's U values when
+    O or F is the most electronegative element and one of Co, Cr, Fe, Mn, Mo, Ni, V, W is present,
+    GGA otherwise. Oxides are treated as plain oxides (no structure to detect peroxides).
+    """
+
+    def __init__(self) -> None:
+        from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
+        self.compat = MaterialsProject2020Compatibility(strict_anions="require_bound", check_potcar=False)
+
+    @cached_property
+    def u_settings(self) -> dict[str, dict[str, float]]:
+        return {anion: dict(values) for anion, values in self.compat.u_settings.items()}
+
+    def hubbards(self, comp: Composition) -> dict[str, float]:
+        most_electronegative = max(comp.elements, key=lambda el: el.X).symbol
+        settings = self.u_settings.get(most_electronegative, {})
+        return {el.symbol: settings[el.symbol] for el in comp.elements if settings.get(el.symbol)}
+
+    def correct(self, comp: Composition, energy_ev: float) -> Correction:
+        from pymatgen.entries.computed_entries import ComputedEntry
+
+        hubbards = self.hubbards(comp)
+        run_type = "GGA+U" if hubbards else "GGA"
+        entry = ComputedEntry(comp, energy_ev, parameters={"run_type": run_type, "hubbards": hubbards})
+        if not any(Element(a) in comp for a in _ANIONS_NEEDING_OXIDATION_STATES):
+            # The oxidation-state guess only decides the corrections of these anions; skipping it when
+            # none is present gives identical results and saves most of the time.
+            entry.data["oxidation_states"] = {"__none__": 0}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            processed = self.compat.process_entry(entry, clean=True)
+        if processed is None:
+            raise RowRejected(f"MP2020 compatibility rejected {comp.reduced_formula} ({run_type})")
+        return Correction(
+            energy_ev=float(processed.energy),
+            correction_ev=float(processed.energy - energy_ev),
+            scheme=f"MP2020 (pymatgen, strict_anions=require_bound), {run_type} from composition",
+            adjustments=tuple(f"{adj.name}: {adj.value:+.4f} eV" for adj in processed.energy_adjustments),
+        )

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real data (read from GNOME_DATA_DIR, never copied) and small slices of it."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(settings.GNOME_DATA_DIR)
+    if not (path / "gnome_materials_sample.jsonl.gz").is_file():
+        pytest.fail(f"GNOME_DATA_DIR does not hold the sample data: {path}")
+    return path
+
+
+def read_sample_rows(data_dir: Path, n: int, start: int = 0) -> list[dict]:
+    with gzip.open(data_dir / "gnome_materials_sample.jsonl.gz", "rt") as fh:
+        return [json.loads(line) for line in itertools.islice(fh, start, start + n)]
+
+
+@pytest.fixture(scope="session")
+def sample_rows(data_dir) -> list[dict]:
+    """The first 120 GNoME sample rows, as published."""
+    return read_sample_rows(data_dir, 120)
+
+
+@pytest.fixture(scope="session")
+def mp_rows(data_dir) -> list[dict]:
+    with open(data_dir / "mp_hull_snapshot.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    with gzip.open(path, "wt") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
