@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from . import readers, rows
+from . import bulk, readers, rows
 from .models import Calculation, ElementalReference, ImportRun, Material
 
 log = logging.getLogger(__name__)
@@ -136,13 +136,18 @@ def run_import(
         else:
             rows.init_worker(spec.process, refs)
         bar = tqdm(total=total, desc=spec.importer, unit="row", disable=not progress, mininterval=1.0)
+        pending = None  # the previous batch: written while the workers process the next one
         for batch in _batches(records, batch_size):
             todo, stored_ids = _triage(batch, run, seen, refs_digest)
-            if todo:
-                results = pool.map(rows.process_one, todo, chunksize=16) if pool else [rows.process_one(t) for t in todo]
-                _write(results, spec, run, stored_ids)
-            run.save()
-            bar.update(len(batch))
+            if pool:
+                results = pool.map_async(rows.process_one, todo, chunksize=16)
+            else:
+                results = [rows.process_one(item) for item in todo]
+            if pending:
+                _write(*pending)
+            pending = (results, spec, run, stored_ids, len(batch), bar)
+        if pending:
+            _write(*pending)
         bar.close()
         run.status = ImportRun.Status.SUCCEEDED
     except BaseException as exc:
@@ -210,27 +215,47 @@ def _triage(
     return todo, set(stored)
 
 
-def _write(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> None:
+def _write(results, spec: ImportSpec, run: ImportRun, stored_ids: set[str], batch_rows: int, bar) -> None:
+    """Store one processed batch in one transaction, then record the run's progress."""
+    if not isinstance(results, list):
+        results = results.get()
+    _store(results, spec, run, stored_ids)
+    run.save()
+    bar.update(batch_rows)
+
+
+def _too_long(model, values: dict) -> str:
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            return f"{name} is {len(value)} characters long; at most {limit} are stored"
+    return ""
+
+
+def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> None:
     materials, calculations = [], {}
     for number, material_id, digest, outcome in results:
         if isinstance(outcome, str):
             _issue(run, number, material_id, "rejected", outcome)
             continue
+        too_long = _too_long(Material, outcome["material"]) or _too_long(Calculation, outcome.get("calculation") or {})
+        if too_long:
+            _issue(run, number, material_id, "rejected", too_long)
+            continue
         for message in outcome["warnings"]:
             _issue(run, number, material_id, "warning", message)
-        fields = outcome["material"]
         materials.append(
-            Material(
-                material_id=material_id,
-                source=spec.source,
-                licence=spec.licence(material_id),
-                dataset=spec.dataset,
-                dataset_version=spec.dataset_version,
-                extra={"dataset_row": number, **outcome.get("extra", {})},
-                row_hash=digest,
-                import_run=run,
-                **fields,
-            )
+            {
+                "material_id": material_id,
+                "source": spec.source,
+                "licence": spec.licence(material_id),
+                "dataset": spec.dataset,
+                "dataset_version": spec.dataset_version,
+                "extra": {"dataset_row": number, **outcome.get("extra", {})},
+                "row_hash": digest,
+                "import_run": run,
+                **outcome["material"],
+            }
         )
         if outcome.get("calculation"):
             calculations[material_id] = outcome["calculation"]
@@ -241,13 +266,13 @@ def _write(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
     if not materials:
         return
     with transaction.atomic():
-        Material.objects.bulk_create(
-            materials, update_conflicts=True, unique_fields=["material_id"], update_fields=MATERIAL_UPDATE_FIELDS
+        bulk.upsert(Material, materials, ["material_id"], MATERIAL_UPDATE_FIELDS)
+        pks = dict(
+            Material.objects.filter(material_id__in=[m["material_id"] for m in materials]).values_list("material_id", "pk")
         )
-        pks = dict(Material.objects.filter(material_id__in=[m.material_id for m in materials]).values_list("material_id", "pk"))
-        Calculation.objects.bulk_create(
-            [Calculation(material_id=pks[mid], import_run=run, **calc) for mid, calc in calculations.items()],
-            update_conflicts=True,
-            unique_fields=["material", "method"],
-            update_fields=CALCULATION_UPDATE_FIELDS,
+        bulk.upsert(
+            Calculation,
+            [{"material_id": pks[mid], "import_run": run, **calc} for mid, calc in calculations.items()],
+            ["material", "method"],
+            CALCULATION_UPDATE_FIELDS,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from .fields import JSONField
+
 
 class Source(models.TextChoices):
     GNOME = "gnome", "GNoME"
@@ -35,7 +37,7 @@ class ImportRun(models.Model):
     importer = models.CharField(max_length=64, help_text="Management command that ran, e.g. import_gnome.")
     dataset = models.CharField(max_length=200, help_text="Dataset name and file(s) read.")
     source = models.CharField(max_length=16, choices=Source.choices)
-    options = models.JSONField(default=dict, blank=True)
+    options = JSONField(default=dict, blank=True)
     run_by = models.CharField(max_length=150, blank=True, help_text="Operating-system user or admin user.")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -46,7 +48,7 @@ class ImportRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)
-    issues = models.JSONField(
+    issues = JSONField(
         default=list,
         blank=True,
         help_text="Rejected rows and warnings: [{row, id, level, reason}].",
@@ -93,12 +95,12 @@ class Material(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, db_index=True)
     licence = models.CharField(max_length=16, choices=Licence.choices, db_index=True)
 
-    structure = models.JSONField(null=True, blank=True, help_text="pymatgen Structure.as_dict(); empty for energy-only phases.")
+    structure = JSONField(null=True, blank=True, help_text="pymatgen Structure.as_dict(); empty for energy-only phases.")
     formula = models.CharField(max_length=200, help_text="Cell formula, e.g. 'Li4 Fe4 P4 O16'.")
     formula_reduced = models.CharField(max_length=120, db_index=True)
     formula_anonymous = models.CharField(max_length=60, db_index=True)
     chemsys = models.CharField(max_length=120, db_index=True, help_text="Sorted elements joined by '-', e.g. 'Fe-Li-O-P'.")
-    elements = models.JSONField(help_text="Sorted element symbols.")
+    elements = JSONField(help_text="Sorted element symbols.")
     nelements = models.PositiveSmallIntegerField(db_index=True)
     nsites = models.PositiveIntegerField(db_index=True)
 
@@ -120,7 +122,7 @@ class Material(models.Model):
 
     dataset = models.CharField(max_length=200, help_text="Dataset the record came from.")
     dataset_version = models.CharField(max_length=60, blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Published values kept as given by the dataset.")
+    extra = JSONField(default=dict, blank=True, help_text="Published values kept as given by the dataset.")
     row_hash = models.CharField(max_length=64, help_text="Hash of the source row; an unchanged row is skipped.")
     import_run = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="materials")
     imported_at = models.DateTimeField(auto_now_add=True)
@@ -160,10 +162,10 @@ class Calculation(models.Model):
     energy_ev = models.FloatField(null=True, blank=True, help_text="Total energy of the cell as published, eV.")
     energy_corrected_ev = models.FloatField(null=True, blank=True, help_text="Corrected total energy (the hull's), eV.")
     correction_ev = models.FloatField(null=True, blank=True, help_text="Correction this project applied, eV.")
-    correction_scheme = models.CharField(max_length=120, blank=True)
+    correction_scheme = models.CharField(max_length=600, blank=True)
     e_form_ev_per_atom = models.FloatField(null=True, blank=True)
     energy_note = models.CharField(max_length=300, blank=True)
-    structure = models.JSONField(null=True, blank=True, help_text="Relaxed structure, when the record has one.")
+    structure = JSONField(null=True, blank=True, help_text="Relaxed structure, when the record has one.")
     import_run = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="calculations")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -7,6 +7,7 @@ or raises ``RowRejected`` with the reason.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from .science import (
@@ -101,7 +102,11 @@ def process_gnome(record: Mapping, refs: Mapping[str, float]) -> dict:
 
 
 def _extra(record: Mapping) -> dict:
-    published = {k: v for k, v in (record.get("published") or {}).items() if v is not None}
+    published = {
+        key: value
+        for key, value in (record.get("published") or {}).items()
+        if value is not None and not (isinstance(value, float) and not math.isfinite(value))  # JSON has no NaN
+    }
     return {"published": published} if published else {}
 
 

@@ -1,0 +1,217 @@
+"""The hull engine on the whole data, against pymatgen: prints times, ratios, differences and counts.
+
+    .venv/bin/python benchmarks/hull.py [--data-dir ../shared/data] [--queries 2000] [--with-patched]
+
+Entries: the GNoME sample (total energy = e_form_per_atom * nsites + sum(n_i * mu_i)) and the
+Materials Project snapshot with the MP2020 correction applied (``materials.rows.process_mp``; the
+corrected energies are cached under ``var/benchmarks/`` so re-runs skip that minute or two).
+
+(a) Full recompute: ``hullapi.engine.compute_hull`` against the naive pymatgen way (one
+    ``PhaseDiagram`` per chemical system over all its subset entries plus the references as
+    ``PDEntry`` at mu, then ``get_decomp_and_e_above_hull(allow_negative=True)`` per entry) and,
+    with ``--with-patched``, pymatgen's ``PatchedPhaseDiagram`` (about 8 minutes): times, ratios,
+    largest absolute difference in energy above hull.
+(b) Hypothetical stability queries (real compositions from the data, energies perturbed) against
+    the warm ``HullIndex``: median and p95 per query.
+(c) Counts: stable entries, hull vertices, entries not placed and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import itertools
+import json
+import random
+import statistics
+import sys
+import time
+import warnings
+from collections import Counter, defaultdict
+from multiprocessing import Pool
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hullapi.engine import HullEntry, compute_hull, reference_id  # noqa: E402
+from materials import readers, rows  # noqa: E402
+
+
+def load_references(data_dir: Path) -> dict[str, float]:
+    return {element: energy for element, (energy, _) in readers.read_references(data_dir / readers.ELEMENTAL_REFERENCES).items()}
+
+
+def gnome_entries(data_dir: Path, refs: dict[str, float]) -> list[HullEntry]:
+    """The sample rows with their total energies (NaN where the formation energy is missing or an
+    element has no reference: the engine reports those as not placed)."""
+    from pymatgen.core import Composition
+
+    entries = []
+    with gzip.open(data_dir / readers.GNOME_SAMPLE, "rt") as fh:
+        for line in fh:
+            row = json.loads(line)
+            comp = Composition(row["composition"])
+            e_form = row["e_form_per_atom"]
+            energy = float("nan")
+            if e_form is not None and all(el.symbol in refs for el in comp):
+                energy = e_form * comp.num_atoms + sum(n * refs[el.symbol] for el, n in comp.items())
+            entries.append(HullEntry(row["material_id"], row["composition"], energy))
+    return entries
+
+
+def mp_entries(data_dir: Path, refs: dict[str, float], cache_dir: Path, workers: int) -> tuple[list[HullEntry], dict[str, str]]:
+    """Snapshot rows with MP2020-corrected energies, and rows the correction rejected (id -> reason)."""
+    source = data_dir / readers.MP_SNAPSHOT
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    cache = cache_dir / f"mp_hull_snapshot_mp2020_{digest}.json.gz"
+    if not cache.is_file():
+        print(f"MP2020-correcting {source.name} once (cached in {cache.relative_to(ROOT)}) ...", flush=True)
+        items = [(number, record["material_id"], "", record) for number, record in readers.read_mp_snapshot(source)]
+        with Pool(workers, initializer=rows.init_worker, initargs=(rows.process_mp, refs)) as pool:
+            processed = pool.map(rows.process_one, items, chunksize=200)
+        corrected = [
+            [material_id, record["composition"], out["calculation"]["energy_corrected_ev"]]
+            for (_, material_id, _, record), (_, _, _, out) in zip(items, processed, strict=True)
+            if isinstance(out, dict)
+        ]
+        rejected = {material_id: out for _, material_id, _, out in processed if isinstance(out, str)}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(cache, "wt") as fh:
+            json.dump({"entries": corrected, "rejected": rejected}, fh)
+    with gzip.open(cache, "rt") as fh:
+        cached = json.load(fh)
+    return [HullEntry(*row) for row in cached["entries"]], cached["rejected"]
+
+
+def naive_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, float]:
+    """Energy above hull per entry: one PhaseDiagram per chemical system over all its subset entries."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    by_system: dict[str, list[ComputedEntry]] = defaultdict(list)
+    for entry_id, formula, energy in entries:
+        comp = Composition(formula)
+        elements = sorted(el.symbol for el in comp)
+        if energy == energy and all(el in refs for el in elements):
+            by_system["-".join(elements)].append(ComputedEntry(comp, energy, entry_id=entry_id))
+    references = {el: PDEntry(Composition(el), mu, name=reference_id(el)) for el, mu in refs.items()}
+    e_above: dict[str, float] = {}
+    for system, own in by_system.items():
+        elements = system.split("-")
+        pool = [references[el] for el in elements]
+        for k in range(1, len(elements) + 1):
+            for subset in itertools.combinations(elements, k):
+                pool.extend(by_system.get("-".join(subset), ()))
+        diagram = PhaseDiagram(pool)
+        for entry in own:
+            e_above[entry.entry_id] = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[1]
+    return e_above
+
+
+def patched_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, float]:
+    """Energy above hull per entry from pymatgen's PatchedPhaseDiagram over all entries."""
+    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PDEntry
+    from pymatgen.core import Composition
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    computed = []
+    for entry_id, formula, energy in entries:
+        comp = Composition(formula)
+        if energy == energy and all(el.symbol in refs for el in comp):
+            computed.append(ComputedEntry(comp, energy, entry_id=entry_id))
+    references = [PDEntry(Composition(el), mu, name=reference_id(el)) for el, mu in refs.items()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diagram = PatchedPhaseDiagram(computed + references)
+        return {e.entry_id: diagram.get_decomp_and_e_above_hull(e, allow_negative=True)[1] for e in computed}
+
+
+def largest_difference(ours: dict[str, float], theirs: dict[str, float]) -> tuple[float, str]:
+    if set(ours) != set(theirs):
+        raise SystemExit(f"entry sets differ: {len(set(ours) ^ set(theirs))} entries in one result only")
+    return max((abs(ours[k] - theirs[k]), k) for k in ours)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "benchmarks")
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the one-off MP2020 correction")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--with-patched", action="store_true", help="also time PatchedPhaseDiagram (~8 min)")
+    args = parser.parse_args()
+
+    refs = load_references(args.data_dir)
+    mp, rejected = mp_entries(args.data_dir, refs, args.cache_dir, args.workers)
+    entries = gnome_entries(args.data_dir, refs) + mp
+    print(f"entries: {len(entries)} ({len(entries) - len(mp)} GNoME sample, {len(mp)} MP snapshot, MP2020-corrected; "
+          f"{len(rejected)} snapshot rows rejected by the correction); references for {len(refs)} elements")
+
+    # (a) full recompute
+    start = time.perf_counter()
+    result = compute_hull(entries, refs)
+    engine_s = time.perf_counter() - start
+    ours = {k: s.e_above_hull_ev_per_atom for k, s in result.stability.items()}
+    systems = {s.chemsys for s in result.stability.values()}
+    print(f"\n(a) full recompute, {len(ours)} placed entries in {len(systems)} chemical systems")
+    print(f"    engine (compute_hull, 1 process):        {engine_s:8.1f} s")
+
+    start = time.perf_counter()
+    naive = naive_pymatgen(entries, refs)
+    naive_s = time.perf_counter() - start
+    diff, worst = largest_difference(ours, naive)
+    print(f"    naive pymatgen (PhaseDiagram per system): {naive_s:8.1f} s   ratio {naive_s / engine_s:5.1f}x   "
+          f"max |diff e_above_hull| {diff:.2e} eV/atom ({worst})")
+
+    if args.with_patched:
+        start = time.perf_counter()
+        patched = patched_pymatgen(entries, refs)
+        patched_s = time.perf_counter() - start
+        diff, worst = largest_difference(ours, patched)
+        print(f"    pymatgen PatchedPhaseDiagram:             {patched_s:8.1f} s   ratio {patched_s / engine_s:5.1f}x   "
+              f"max |diff e_above_hull| {diff:.2e} eV/atom ({worst})")
+
+    # (b) hypothetical queries against the warm index
+    from pymatgen.core import Composition
+
+    rng = random.Random(args.seed)
+    energy_of = {e.entry_id: e for e in entries}
+    picks = rng.sample(sorted(result.stability), args.queries)
+    queries = []
+    for entry_id in picks:
+        _, formula, energy = energy_of[entry_id]
+        queries.append((formula, energy / Composition(formula).num_atoms + rng.uniform(-0.1, 0.1)))
+    index = result.index
+    cold = []
+    for formula, per_atom in queries:
+        start = time.perf_counter()
+        index.query(formula, energy_ev_per_atom=per_atom)
+        cold.append(time.perf_counter() - start)
+    warm = []
+    for formula, per_atom in queries:
+        start = time.perf_counter()
+        index.query(formula, energy_ev_per_atom=per_atom)
+        warm.append(time.perf_counter() - start)
+    warm.sort()
+    print(f"\n(b) {len(queries)} hypothetical queries (real compositions, energies perturbed by up to 0.1 eV/atom)")
+    print(f"    warm hull: median {statistics.median(warm) * 1e3:.3f} ms, p95 {warm[int(0.95 * len(warm))] * 1e3:.3f} ms; "
+          f"first pass (building each system's hull): median {statistics.median(cold) * 1e3:.3f} ms")
+
+    # (c) counts
+    stable = sum(s.is_stable for s in result.stability.values())
+    vertices = sum(s.on_hull for s in result.stability.values())
+    print(f"\n(c) stable (e_above_hull <= 5e-5 eV/atom): {stable} of {len(result.stability)}; hull vertices: {vertices}")
+    reasons = Counter(reason.split(":")[0] for reason in result.not_placed.values())
+    print(f"    not placed: {len(result.not_placed)}")
+    for reason, count in reasons.most_common():
+        print(f"      {count:6d}  {reason}")
+    for reason, count in Counter(rejected.values()).most_common():
+        print(f"      {count:6d}  snapshot row rejected by the MP2020 correction: {reason}")
+
+
+if __name__ == "__main__":
+    main()
