@@ -334,21 +334,27 @@ def _hull_points(
 class _LowerHull:
     """The lower convex hull of points (atomic fractions, formation energy) of one chemical system.
 
-    The first column of the fractions is dropped for the hull (they sum to 1), and a point high above
-    the centre of the simplex keeps the hull full-dimensional whatever the data; only the facets
-    that face down and do not touch it are kept.
+    The first ``n`` rows are the terminal points (unit fractions). Beyond them, qhull builds the hull
+    with the first fraction column dropped (fractions sum to 1) and a point high above the centre of
+    the simplex that keeps it full-dimensional whatever the data; only the facets that face down and
+    do not touch that point are kept.
     """
 
     def __init__(self, fractions: Array, energies: Array) -> None:
         n = fractions.shape[1]
+        self.fractions = fractions
+        self.energies = energies
+        if len(energies) == n:  # the terminals alone: one facet, their plane
+            self.facets: npt.NDArray[np.intp] = np.arange(n)[None, :]
+            # Each lower facet as a plane e = slope . x[1:] + intercept.
+            self._slope = (energies[1:] - energies[0])[None, :]
+            self._intercept = energies[:1].copy()
+            return
         lid = np.append(np.full(n - 1, 1.0 / n), energies.max() + 1.0)
         qhull = ConvexHull(np.vstack([np.column_stack([fractions[:, 1:], energies]), lid]), qhull_options="Qt")
         normal_energy = qhull.equations[:, n - 1]
         lower = (normal_energy < -_VERTICAL_TOL) & (qhull.simplices < len(energies)).all(axis=1)
-        self.fractions = fractions
-        self.energies = energies
-        self.facets: npt.NDArray[np.intp] = qhull.simplices[lower]
-        # Each lower facet as a plane e = slope . x[1:] + intercept.
+        self.facets = qhull.simplices[lower]
         self._slope = -qhull.equations[lower, : n - 1] / normal_energy[lower, None]
         self._intercept = -qhull.equations[lower, n] / normal_energy[lower]
 
@@ -360,23 +366,27 @@ class _LowerHull:
     def locate(self, fractions: Array) -> tuple[float, list[tuple[int, float]]]:
         """Hull energy (eV/atom) at a composition and its decomposition as ``(row, fraction)`` pairs.
 
-        The lower hull is the highest of its facet planes; among the facets that reach that height
-        (within rounding) the first whose simplex contains the composition gives the decomposition.
+        The lower hull is the highest of its facet planes. The decomposition comes from a highest
+        facet whose simplex holds the composition (where several facets share a plane, the first).
         """
         heights = self._slope @ fractions[1:] + self._intercept
-        highest_first = np.argsort(-heights, kind="stable")
-        reaching = highest_first[heights[highest_first] >= heights[highest_first[0]] - _FACET_TOL]
-        for facet in reaching:
-            rows = self.facets[facet]
-            amounts = np.linalg.solve(self.fractions[rows].T, fractions)
-            if amounts.min() >= -_FACET_TOL:
-                break
-        else:  # pragma: no cover - a composition inside the simplex always lies under a facet
-            raise RuntimeError(f"no hull facet under composition {fractions.tolist()}")
+        best = int(heights.argmax())
+        rows = self.facets[best]
+        amounts = np.linalg.solve(self.fractions[rows].T, fractions)
+        if amounts.min() < -_FACET_TOL:
+            rows, amounts = self._containing_facet(fractions, np.flatnonzero(heights >= heights[best] - _FACET_TOL))
         energy = float(amounts @ self.energies[rows])
         kept = amounts > _DECOMPOSITION_TOL
         total = amounts[kept].sum()
         return energy, [(int(r), float(a / total)) for r, a in zip(rows[kept], amounts[kept], strict=True)]
+
+    def _containing_facet(self, fractions: Array, facets: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], Array]:
+        for facet in facets:
+            rows = self.facets[facet]
+            amounts = np.linalg.solve(self.fractions[rows].T, fractions)
+            if amounts.min() >= -_FACET_TOL:
+                return rows, amounts
+        raise RuntimeError(f"no hull facet holds composition {fractions.tolist()}")  # pragma: no cover
 
 
 def _named(ids: list[str], decomposition: list[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
@@ -451,7 +461,10 @@ def compute_hull(
     for p in points:
         by_system[p.chemsys].append(p)
 
-    wanted = set(by_system) if chemsys is None else {_normalise_chemsys(s) for s in chemsys}
+    if chemsys is None:
+        wanted = set(by_system) | {system for system, _ in not_placed.values()}
+    else:
+        wanted = {_normalise_chemsys(s) for s in chemsys}
     needed = {
         sub
         for system in wanted
@@ -509,62 +522,86 @@ def _solve_system(
     terminals: Mapping[str, _Terminal],
     store: Mapping[str, _PointSet],
 ) -> tuple[list[EntryStability], _PointSet | None]:
-    """Entries of a system of two or more elements, and the system's own hull vertices."""
+    """Entries of a system of two or more elements, and the system's own hull vertices.
+
+    The hull of the subsystems (terminals and subsystem vertices) comes first. A composition whose
+    lowest entry lies below it is a vertex candidate; a single candidate is a vertex for certain, and
+    the subsystems' hull is also the hull without it. Only with several candidates, or entries to
+    place beside one, is a second hull (and one hull per vertex, left out) needed.
+    """
     ids, fractions, energies = _hull_points(elements, terminals, store, include_own=False)
-    groups = _representatives(points)
-    candidates = _below_terminal_plane(elements, [rep for rep, _ in groups.values()], terminals)
+    base = _LowerHull(fractions, energies)
+    groups = list(_representatives(points).values())
+    under = [base.locate(np.array(rep.fractions)) for rep, _ in groups]
+    candidates = [i for i, (rep, _) in enumerate(groups) if rep.e_form < under[i][0] - FORMATION_TOL_EV_PER_ATOM]
+
     first_own = len(ids)
-    ids += [p.entry_id for p in candidates]
+    row_of = {group: first_own + k for k, group in enumerate(candidates)}
     if candidates:
-        fractions = np.vstack([fractions, [p.fractions for p in candidates]])
-        energies = np.concatenate([energies, [p.e_form for p in candidates]])
-    hull = _LowerHull(fractions, energies)
-    own_vertices = sorted(row for row in hull.vertices if row >= first_own)
-    vertex_row = {ids[row]: row for row in own_vertices}
+        ids = ids + [groups[i][0].entry_id for i in candidates]
+        fractions = np.vstack([fractions, [groups[i][0].fractions for i in candidates]])
+        energies = np.concatenate([energies, [groups[i][0].e_form for i in candidates]])
+    hull: _LowerHull | None = base if not candidates else None
+    separated: dict[int, float] = {}  # vertex row -> hull energy without it, eV/atom
+    if len(candidates) == 1:
+        separated[first_own] = under[candidates[0]][0]
+    elif len(candidates) > 1:
+        hull = _LowerHull(fractions, energies)
+        for row in sorted(r for r in hull.vertices if r >= first_own):
+            without = _LowerHull(np.delete(fractions, row, axis=0), np.delete(energies, row))
+            separated[row] = without.locate(fractions[row])[0]
 
     results: list[EntryStability] = []
-    for rep, group in groups.values():
-        row = vertex_row.get(rep.entry_id)
-        if row is None:
-            hull_energy, decomposition = hull.locate(np.array(rep.fractions))
-            named = _named(ids, decomposition)
-            results.extend(
-                EntryStability(
-                    entry_id=p.entry_id,
-                    chemsys=p.chemsys,
-                    e_form_ev_per_atom=p.e_form,
-                    e_above_hull_ev_per_atom=p.e_form - hull_energy,
-                    decomposition=named,
-                    phase_separation_ev_per_atom=p.e_form - hull_energy,
-                    on_hull=False,
-                )
-                for p in group
-            )
+    for i, (rep, group) in enumerate(groups):
+        row = row_of.get(i, -1)
+        if row in separated:
+            results.extend(_at_vertex(rep, group, separated[row]))
             continue
-        without = _LowerHull(np.delete(fractions, row, axis=0), np.delete(energies, row))
-        separated_energy, _ = without.locate(np.array(rep.fractions))
-        for p in group:
-            on_hull = p is rep
-            results.append(
-                EntryStability(
-                    entry_id=p.entry_id,
-                    chemsys=p.chemsys,
-                    e_form_ev_per_atom=p.e_form,
-                    e_above_hull_ev_per_atom=0.0 if on_hull else p.e_form - rep.e_form,
-                    decomposition=((rep.entry_id, 1.0),),
-                    phase_separation_ev_per_atom=p.e_form - separated_energy,
-                    on_hull=on_hull,
-                )
+        if hull is None:
+            hull = _LowerHull(fractions, energies)
+        hull_energy, decomposition = under[i] if hull is base else hull.locate(np.array(rep.fractions))
+        named = _named(ids, decomposition)
+        results.extend(
+            EntryStability(
+                entry_id=p.entry_id,
+                chemsys=p.chemsys,
+                e_form_ev_per_atom=p.e_form,
+                e_above_hull_ev_per_atom=p.e_form - hull_energy,
+                decomposition=named,
+                phase_separation_ev_per_atom=p.e_form - hull_energy,
+                on_hull=False,
             )
+            for p in group
+        )
 
-    if not own_vertices:
+    if not separated:
         return results, None
+    vertex_rows = sorted(separated)
     return results, _PointSet(
         elements=elements,
-        ids=tuple(ids[row] for row in own_vertices),
-        fractions=fractions[own_vertices],
-        e_form=energies[own_vertices],
+        ids=tuple(ids[row] for row in vertex_rows),
+        fractions=fractions[vertex_rows],
+        e_form=energies[vertex_rows],
     )
+
+
+def _at_vertex(rep: _Point, group: list[_Point], separated_energy: float) -> list[EntryStability]:
+    """The entries of a composition whose lowest entry ``rep`` is a hull vertex.
+
+    ``separated_energy`` is the hull energy at that composition without it (eV/atom).
+    """
+    return [
+        EntryStability(
+            entry_id=p.entry_id,
+            chemsys=p.chemsys,
+            e_form_ev_per_atom=p.e_form,
+            e_above_hull_ev_per_atom=0.0 if p is rep else p.e_form - rep.e_form,
+            decomposition=((rep.entry_id, 1.0),),
+            phase_separation_ev_per_atom=p.e_form - separated_energy,
+            on_hull=p is rep,
+        )
+        for p in group
+    ]
 
 
 # ---- hypothetical entries ------------------------------------------------------------------------

@@ -58,6 +58,8 @@ class ImportSpec:
 
 
 def worker_count() -> int:
+    if multiprocessing.current_process().daemon:
+        return 1  # inside a Celery prefork child, which may not start processes of its own
     configured = settings.GNOME_IMPORT_WORKERS
     return configured if configured > 0 else (os.cpu_count() or 1)
 
