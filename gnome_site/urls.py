@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from materials import views as material_views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("", material_views.home, name="home"),
     path("healthz", material_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/hull/", include("hullapi.urls")),
 ]

@@ -1,0 +1,235 @@
+"""Hull services: recompute stored stability (full or incremental) and answer hypothetical queries.
+
+Glue between the catalogue and the pure engine (``hullapi.engine``): load entries, call the
+engine, write ``Stability`` rows in transactional batches under a lock that keeps two recomputations
+of the same hull set from interleaving their writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from itertools import combinations
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from materials import bulk
+from materials.importing import references
+from materials.models import Material
+
+from . import engine
+from .models import DISAGREEMENT_EV_PER_ATOM, HULL_SET_SOURCES, PUBLISHED_COLUMNS, HullRun, HullSet, Stability
+
+WRITE_BATCH = 2000
+STABILITY_UPDATE_FIELDS = [
+    "is_member", "e_form_ev_per_atom", "e_above_hull_ev_per_atom", "is_stable", "decomposition",
+    "phase_separation_ev_per_atom", "published_e_above_hull_ev_per_atom", "published_column", "disagrees",
+    "note", "hull_run", "computed_at",
+]
+
+
+@contextlib.contextmanager
+def hull_lock(hull_set: str) -> Iterator[None]:
+    """Serialise recomputations of one hull set across processes and machines.
+
+    PostgreSQL: a session-level advisory lock. Other databases (the embedded SQLite default, one
+    machine): an exclusive file lock in ``var/``.
+    """
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"gnome-hull-{hull_set}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    else:
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        with open(settings.VAR_DIR / f"hull-{hull_set}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def subsystems(systems: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for system in systems:
+        elements = system.split("-")
+        for k in range(1, len(elements) + 1):
+            out.update("-".join(c) for c in combinations(elements, k))
+    return out
+
+
+def _published(extra: dict, hull_set: str) -> tuple[float | None, str]:
+    published = (extra or {}).get("published") or {}
+    for column in PUBLISHED_COLUMNS[hull_set]:
+        value = published.get(column)
+        if value is not None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number):
+                return number, column
+    return None, ""
+
+
+def recompute(
+    hull_set: str,
+    chemsys: Iterable[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HullRun:
+    """Recompute the stability of every material against ``hull_set`` (or only of the systems whose
+    hull can change when entries of ``chemsys`` arrive). Returns the finished HullRun."""
+    if hull_set not in HULL_SET_SOURCES:
+        raise ValueError(f"unknown hull set {hull_set!r}; choose from {sorted(HULL_SET_SOURCES)}")
+    with hull_lock(hull_set):
+        run = HullRun.objects.create(hull_set=hull_set, scope=sorted(chemsys) if chemsys else [])
+        started = time.perf_counter()
+        try:
+            _recompute(run, chemsys, progress)
+            run.status = HullRun.Status.SUCCEEDED
+        except BaseException as exc:
+            run.status = HullRun.Status.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            run.finished_at = timezone.now()
+            run.seconds = time.perf_counter() - started
+            run.save()
+    return run
+
+
+def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
+    hull_set = run.hull_set
+    members = HULL_SET_SOURCES[hull_set]
+    refs = references()
+    materials = Material.objects.values_list("pk", "material_id", "source", "formula", "energy_corrected_ev",
+                                             "chemsys", "energy_note", "extra")
+    if chemsys:
+        member_systems = set(Material.objects.filter(source__in=members).values_list("chemsys", flat=True).distinct())
+        targets = engine.affected_chemsys(chemsys, member_systems)
+        # Non-members are placed against the hull of their own system: any system containing a new one.
+        all_systems = set(Material.objects.values_list("chemsys", flat=True).distinct())
+        targets |= engine.affected_chemsys(chemsys, all_systems)
+        materials = materials.filter(chemsys__in=subsystems(targets))
+    else:
+        targets = None
+    rows = list(materials)
+    member_rows = [r for r in rows if r[2] in members and r[4] is not None]
+    # With a scope, every target system is computed (also those without members of their own), so that
+    # the hull of each non-member's system is available to place it.
+    result = engine.compute_hull([(r[1], r[3], r[4]) for r in member_rows], refs, chemsys=targets, progress=progress)
+    now = timezone.now()
+    out: list[dict] = []
+    for pk, material_id, source, formula, energy, system, energy_note, extra in rows:
+        if targets is not None and system not in targets:
+            continue
+        is_member = source in members
+        row = {"material": pk, "hull_set": hull_set, "is_member": is_member, "hull_run": run, "computed_at": now,
+               "e_form_ev_per_atom": None, "e_above_hull_ev_per_atom": None, "is_stable": False,
+               "decomposition": [], "phase_separation_ev_per_atom": None, "note": "",
+               "published_e_above_hull_ev_per_atom": None, "published_column": "", "disagrees": False}
+        stability = result.stability.get(material_id) if is_member else None
+        if stability is not None:
+            row.update(
+                e_form_ev_per_atom=stability.e_form_ev_per_atom,
+                e_above_hull_ev_per_atom=stability.e_above_hull_ev_per_atom,
+                is_stable=stability.is_stable,
+                decomposition=[[i, f] for i, f in stability.decomposition],
+                phase_separation_ev_per_atom=stability.phase_separation_ev_per_atom if stability.is_stable else None,
+            )
+        elif energy is None:
+            row["note"] = energy_note or "no energy on the hull's scale"
+        elif is_member and material_id in result.not_placed:
+            row["note"] = result.not_placed[material_id]
+        else:
+            try:
+                query = result.index.query(formula, energy_ev=energy)
+            except ValueError as exc:  # NotPlaceableError included
+                row["note"] = str(exc)
+            else:
+                row.update(
+                    e_form_ev_per_atom=query.e_form_ev_per_atom,
+                    e_above_hull_ev_per_atom=query.e_above_hull_ev_per_atom,
+                    is_stable=query.is_stable,
+                    decomposition=[[i, f] for i, f in query.decomposition],
+                )
+        published, column = _published(extra, hull_set)
+        if published is not None:
+            row["published_e_above_hull_ev_per_atom"] = published
+            row["published_column"] = column
+            ours = row["e_above_hull_ev_per_atom"]
+            row["disagrees"] = ours is not None and abs(ours - published) > DISAGREEMENT_EV_PER_ATOM
+        out.append(row)
+
+    for start in range(0, len(out), WRITE_BATCH):
+        with transaction.atomic():
+            bulk.upsert(Stability, out[start:start + WRITE_BATCH], ["material", "hull_set"], STABILITY_UPDATE_FIELDS)
+    run.systems = len({s.chemsys for s in result.stability.values()})
+    run.entries = len(out)
+    run.stable = sum(1 for r in out if r["is_stable"])
+    run.not_placed = sum(1 for r in out if r["e_above_hull_ev_per_atom"] is None)
+    run.disagreements = sum(1 for r in out if r["disagrees"])
+    _index_cache.clear()
+
+
+def recompute_for_materials(material_ids: Iterable[str]) -> list[HullRun]:
+    """Incremental recompute after new or changed materials: only the systems they can affect."""
+    systems = set(Material.objects.filter(material_id__in=list(material_ids)).values_list("chemsys", flat=True))
+    if not systems:
+        return []
+    return [recompute(hull_set, systems) for hull_set in HULL_SET_SOURCES]
+
+
+# ---- hypothetical entries ------------------------------------------------------------------------
+
+_index_cache: dict[str, tuple[int, engine.HullIndex]] = {}
+_index_lock = threading.Lock()
+
+
+def current_version(hull_set: str) -> int | None:
+    return (
+        HullRun.objects.filter(hull_set=hull_set, status=HullRun.Status.SUCCEEDED)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def hull_index(hull_set: str) -> tuple[int | None, engine.HullIndex]:
+    """The query index of the current hull (its stable members), rebuilt when the hull version changes."""
+    version = current_version(hull_set)
+    cached = _index_cache.get(hull_set)
+    if cached is not None and cached[0] == version:
+        return cached
+    with _index_lock:
+        stable = Stability.objects.filter(hull_set=hull_set, is_member=True, is_stable=True).values_list(
+            "material__material_id", "material__formula", "material__energy_corrected_ev"
+        )
+        index = engine.HullIndex(list(stable), references())
+        _index_cache[hull_set] = (version, index)
+    return version, index
+
+
+def query_stability(hull_set: str, formula: str, *, energy_ev: float | None = None,
+                    energy_ev_per_atom: float | None = None) -> engine.QueryResult:
+    """Where a hypothetical entry would stand against the current hull (it is not added)."""
+    if hull_set not in HULL_SET_SOURCES:
+        raise ValueError(f"unknown hull set {hull_set!r}; choose from {sorted(HULL_SET_SOURCES)}")
+    _, index = hull_index(hull_set)
+    return index.query(formula, energy_ev=energy_ev, energy_ev_per_atom=energy_ev_per_atom)
+
+
+__all__ = ["HullSet", "current_version", "hull_index", "hull_lock", "query_stability", "recompute", "subsystems",
+           "recompute_for_materials"]

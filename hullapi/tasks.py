@@ -1,0 +1,19 @@
+"""Celery tasks of the hull: thin wrappers over hullapi.services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True)
+def recompute_hull(hull_set: str, chemsys: list[str] | None = None) -> int:
+    """Recompute one hull set (all of it, or what entries of ``chemsys`` affect); returns the hull version."""
+    return services.recompute(hull_set, chemsys).pk
+
+
+@shared_task(acks_late=True)
+def recompute_for_materials(material_ids: list[str]) -> list[int]:
+    """Incremental recompute after materials arrived; returns the new hull versions."""
+    return [run.pk for run in services.recompute_for_materials(material_ids)]
