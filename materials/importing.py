@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import bulk, readers, rows
 from .models import Calculation, ElementalReference, ImportRun, Material
+from .signals import materials_changed
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ImportSpec:
     dataset_version: str = ""
     total: int | None = None
     options: dict = field(default_factory=dict)
+    announce: bool = False  # send materials_changed afterwards (small imports: uploads, discoveries)
 
 
 def worker_count() -> int:
@@ -131,6 +133,7 @@ def run_import(
     total = min(spec.total, limit) if spec.total is not None and limit else (limit or spec.total)
     records = islice(spec.records, limit) if limit else spec.records
     seen: set[str] = set()
+    changed: list[str] = []
     pool = None
     try:
         if workers > 1:
@@ -147,11 +150,13 @@ def run_import(
                 results = [rows.process_one(item) for item in todo]
             if pending:
                 _write(*pending)
-            pending = (results, spec, run, stored_ids, len(batch), bar)
+            pending = (results, spec, run, stored_ids, len(batch), bar, changed)
         if pending:
             _write(*pending)
         bar.close()
         run.status = ImportRun.Status.SUCCEEDED
+        if spec.announce and changed:
+            materials_changed.send(sender=ImportRun, material_ids=sorted(changed), importer=spec.importer)
     except BaseException as exc:
         run.status = ImportRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -217,11 +222,11 @@ def _triage(
     return todo, set(stored)
 
 
-def _write(results, spec: ImportSpec, run: ImportRun, stored_ids: set[str], batch_rows: int, bar) -> None:
+def _write(results, spec: ImportSpec, run: ImportRun, stored_ids: set[str], batch_rows: int, bar, changed: list) -> None:
     """Store one processed batch in one transaction, then record the run's progress."""
     if not isinstance(results, list):
         results = results.get()
-    _store(results, spec, run, stored_ids)
+    changed.extend(_store(results, spec, run, stored_ids))
     run.save()
     bar.update(batch_rows)
 
@@ -234,7 +239,8 @@ def _too_long(model, values: dict) -> str:
     return ""
 
 
-def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> None:
+def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> list[str]:
+    """Write a batch in one transaction; returns the ids of the materials inserted or updated."""
     materials, calculations = [], {}
     for number, material_id, digest, outcome in results:
         if isinstance(outcome, str):
@@ -266,7 +272,7 @@ def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
         else:
             run.inserted += 1
     if not materials:
-        return
+        return []
     with transaction.atomic():
         bulk.upsert(Material, materials, ["material_id"], MATERIAL_UPDATE_FIELDS)
         pks = dict(
@@ -278,3 +284,4 @@ def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
             ["material", "method"],
             CALCULATION_UPDATE_FIELDS,
         )
+    return list(pks)

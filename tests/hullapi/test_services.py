@@ -167,3 +167,28 @@ def test_two_concurrent_recomputes_do_not_interleave(catalogue):
 def test_unknown_hull_set_is_refused(db):
     with pytest.raises(ValueError, match="unknown hull set 'oqmd'"):
         services.recompute("oqmd")
+
+
+def test_an_upload_is_placed_on_both_hulls_once_committed(catalogue, tmp_path, django_capture_on_commit_callbacks):
+    import io
+
+    from django.core.management import call_command
+    from pymatgen.core import Lattice, Structure
+
+    services.recompute(HullSet.ALL)
+    services.recompute(HullSet.MP)
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rocksalt.to(filename=str(tmp_path / "NaCl.cif"))
+    nacl = Stability.objects.get(hull_set=HullSet.MP, material__source=Source.MP, material__formula_reduced="NaCl",
+                                 is_stable=True).material
+    energy = nacl.energy_corrected_ev / nacl.nsites * 8 + 8 * 0.03  # 30 meV/atom above the stable NaCl
+    (tmp_path / "energies.csv").write_text(f"file,energy_ev\nNaCl.cif,{energy}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_structures", str(tmp_path / "NaCl.cif"), energies=str(tmp_path / "energies.csv"),
+                     stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0, workers=1)
+    upload = Material.objects.get(source=Source.UPLOAD)
+    for hull_set in (HullSet.ALL, HullSet.MP):
+        row = Stability.objects.get(material=upload, hull_set=hull_set)
+        assert not row.is_member
+        assert row.e_above_hull_ev_per_atom == pytest.approx(0.03, abs=1e-6)
+        assert HullRun.objects.filter(hull_set=hull_set).first().scope == ["Cl-Na"]  # only the upload's system

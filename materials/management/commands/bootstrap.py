@@ -13,7 +13,8 @@ from materials.models import Material
 
 class Command(BaseCommand):
     help = (
-        "First start of the embedded default: load the sample data if the catalogue is empty and, when no "
+        "First start of the embedded default: load the sample data and compute the hulls if the catalogue is "
+        "empty and, when no "
         "superuser exists, create 'admin' (password from GNOME_ADMIN_PASSWORD, else generated and written to "
         "var/admin-password.txt)."
     )
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             call_command("import_references", verbosity=options["verbosity"])
             call_command("import_gnome", verbosity=options["verbosity"], **extra)
             call_command("import_mp_hull", verbosity=options["verbosity"], **extra)
+            call_command("recompute_hull", verbosity=options["verbosity"])
         self.ensure_admin()
 
     def ensure_admin(self) -> None:

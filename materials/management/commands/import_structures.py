@@ -61,6 +61,7 @@ class Command(ImportCommand):
             process=rows.process_upload,
             licence=lambda _id: licence,
             options={"paths": [p.name for p in paths], "method": options["method"]},
+            announce=True,
         )
 
     def read_energies(self, path: str) -> dict[str, float | None]:
