@@ -60,7 +60,7 @@ def _copy_upsert(model, rows, unique_fields, update_fields) -> None:
             for row in rows:
                 copy.write_row(
                     [_copy_value(f, row[f.name if f.name in row else f.attname]) for f in given]
-                    + [_copy_value(f, value) for f, value in zip(missing, defaults)]
+                    + [_copy_value(f, value) for f, value in zip(missing, defaults, strict=True)]
                 )
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {temp} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import csv
 import gzip
-import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -235,7 +234,3 @@ def read_structure_files(paths: list[Path], max_bytes: int) -> Iterator[tuple[in
             except UnicodeDecodeError:
                 record["error"] = f"{path.name}: not UTF-8 text"
         yield number, record
-
-
-def open_text(data: bytes) -> io.StringIO:
-    return io.StringIO(data.decode("utf-8"))

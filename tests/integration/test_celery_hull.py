@@ -7,7 +7,6 @@ import pytest
 from hullapi import services, tasks
 from hullapi.models import HullRun, HullSet, Stability
 
-from ..hullapi.conftest import catalogue, system_rows  # noqa: F401 (fixtures)
 from ..hullapi.test_services import add_discovery
 
 
