@@ -23,19 +23,33 @@ import gzip
 import hashlib
 import itertools
 import json
+import math
 import random
 import statistics
 import sys
 import time
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from multiprocessing import Pool
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hullapi.engine import HullEntry, compute_hull, reference_id  # noqa: E402
+from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PDEntry, PhaseDiagram  # noqa: E402
+from pymatgen.core import Composition  # noqa: E402
+from pymatgen.entries.computed_entries import ComputedEntry  # noqa: E402
+
+from hullapi.engine import (  # noqa: E402
+    ROUNDING_EV_PER_ATOM,
+    STABILITY_TOL_EV_PER_ATOM,
+    HullEntry,
+    HullResult,
+    compute_hull,
+    reference_id,
+)
 from materials import readers, rows  # noqa: E402
 
 
@@ -46,8 +60,6 @@ def load_references(data_dir: Path) -> dict[str, float]:
 def gnome_entries(data_dir: Path, refs: dict[str, float]) -> list[HullEntry]:
     """The sample rows with their total energies (NaN where the formation energy is missing or an
     element has no reference: the engine reports those as not placed)."""
-    from pymatgen.core import Composition
-
     entries = []
     with gzip.open(data_dir / readers.GNOME_SAMPLE, "rt") as fh:
         for line in fh:
@@ -85,20 +97,37 @@ def mp_entries(data_dir: Path, refs: dict[str, float], cache_dir: Path, workers:
     return [HullEntry(*row) for row in cached["entries"]], cached["rejected"]
 
 
-def naive_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, float]:
-    """Energy above hull per entry: one PhaseDiagram per chemical system over all its subset entries."""
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition
-    from pymatgen.entries.computed_entries import ComputedEntry
+class Placement(NamedTuple):
+    """What each method says of an entry: energy above hull (eV/atom), decomposition, hull vertex."""
 
-    by_system: dict[str, list[ComputedEntry]] = defaultdict(list)
-    for entry_id, formula, energy in entries:
+    e_above_hull_ev_per_atom: float
+    decomposition: dict[str, float]
+    on_hull: bool
+
+
+def pymatgen_entries(entries: list[HullEntry], refs: dict[str, float]) -> list[ComputedEntry]:
+    """The placeable entries as ComputedEntry objects, in id order (pymatgen breaks exact ties by input order)."""
+    computed = []
+    for entry_id, formula, energy in sorted(entries):
         comp = Composition(formula)
-        elements = sorted(el.symbol for el in comp)
-        if energy == energy and all(el in refs for el in elements):
-            by_system["-".join(elements)].append(ComputedEntry(comp, energy, entry_id=entry_id))
+        if math.isfinite(energy) and all(el.symbol in refs for el in comp):
+            computed.append(ComputedEntry(comp, energy, entry_id=entry_id))
+    return computed
+
+
+def placement(diagram: PhaseDiagram | PatchedPhaseDiagram, entry: ComputedEntry, stable: set) -> Placement:
+    decomposition, e_above = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)
+    named = {(e.entry_id if isinstance(e, ComputedEntry) else e.name): x for e, x in decomposition.items()}
+    return Placement(e_above, named, entry in stable)
+
+
+def naive_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, Placement]:
+    """One PhaseDiagram per chemical system over all its subset entries and the references."""
+    by_system: dict[str, list[ComputedEntry]] = defaultdict(list)
+    for entry in pymatgen_entries(entries, refs):
+        by_system[entry.composition.chemical_system].append(entry)
     references = {el: PDEntry(Composition(el), mu, name=reference_id(el)) for el, mu in refs.items()}
-    e_above: dict[str, float] = {}
+    placed: dict[str, Placement] = {}
     for system, own in by_system.items():
         elements = system.split("-")
         pool = [references[el] for el in elements]
@@ -106,33 +135,48 @@ def naive_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str
             for subset in itertools.combinations(elements, k):
                 pool.extend(by_system.get("-".join(subset), ()))
         diagram = PhaseDiagram(pool)
-        for entry in own:
-            e_above[entry.entry_id] = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[1]
-    return e_above
+        stable = diagram.stable_entries
+        placed.update((entry.entry_id, placement(diagram, entry, stable)) for entry in own)
+    return placed
 
 
-def patched_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, float]:
-    """Energy above hull per entry from pymatgen's PatchedPhaseDiagram over all entries."""
-    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PDEntry
-    from pymatgen.core import Composition
-    from pymatgen.entries.computed_entries import ComputedEntry
-
-    computed = []
-    for entry_id, formula, energy in entries:
-        comp = Composition(formula)
-        if energy == energy and all(el.symbol in refs for el in comp):
-            computed.append(ComputedEntry(comp, energy, entry_id=entry_id))
+def patched_pymatgen(entries: list[HullEntry], refs: dict[str, float]) -> dict[str, Placement]:
+    """pymatgen's PatchedPhaseDiagram over all entries and the references."""
+    computed = pymatgen_entries(entries, refs)
     references = [PDEntry(Composition(el), mu, name=reference_id(el)) for el, mu in refs.items()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         diagram = PatchedPhaseDiagram(computed + references)
-        return {e.entry_id: diagram.get_decomp_and_e_above_hull(e, allow_negative=True)[1] for e in computed}
+        stable = diagram.stable_entries
+        return {entry.entry_id: placement(diagram, entry, stable) for entry in computed}
 
 
-def largest_difference(ours: dict[str, float], theirs: dict[str, float]) -> tuple[float, str]:
-    if set(ours) != set(theirs):
-        raise SystemExit(f"entry sets differ: {len(set(ours) ^ set(theirs))} entries in one result only")
-    return max((abs(ours[k] - theirs[k]), k) for k in ours)
+def compare(result: HullResult, theirs: dict[str, Placement], refs: dict[str, float]) -> str:
+    """Largest |difference| in energy above hull, and how many decompositions and vertex flags differ.
+
+    Elemental decomposition products are compared by element: a bare reference and the reference
+    material itself (same energy) are the same terminal point.
+    """
+    if set(result.stability) != set(theirs):
+        raise SystemExit(f"entry sets differ: {len(set(result.stability) ^ set(theirs))} entries in one result only")
+    element_of = {s.entry_id: s.chemsys for s in result.stability.values() if "-" not in s.chemsys}
+    element_of.update((reference_id(el), el) for el in refs)
+
+    def terminal_named(decomposition: Iterable[tuple[str, float]]) -> dict[str, float]:
+        named: dict[str, float] = defaultdict(float)
+        for entry_id, fraction in decomposition:
+            named[element_of.get(entry_id, entry_id)] += fraction
+        return named
+
+    diff, worst = max((abs(s.e_above_hull_ev_per_atom - theirs[k].e_above_hull_ev_per_atom), k) for k, s in result.stability.items())
+    decompositions = vertices = stable = 0
+    for entry_id, ours in result.stability.items():
+        a, b = terminal_named(ours.decomposition), terminal_named(theirs[entry_id].decomposition.items())
+        decompositions += set(a) != set(b) or any(abs(a[k] - b[k]) > 1e-6 for k in a)
+        vertices += ours.on_hull != theirs[entry_id].on_hull and "-" in ours.chemsys
+        stable += ours.is_stable != (theirs[entry_id].e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + ROUNDING_EV_PER_ATOM)
+    return (f"max |diff e_above_hull| {diff:.1e} eV/atom ({worst}); differing: decompositions {decompositions}, "
+            f"compound hull vertices {vertices}, stable flags {stable}")
 
 
 def main() -> None:
@@ -155,29 +199,26 @@ def main() -> None:
     start = time.perf_counter()
     result = compute_hull(entries, refs)
     engine_s = time.perf_counter() - start
-    ours = {k: s.e_above_hull_ev_per_atom for k, s in result.stability.items()}
     systems = {s.chemsys for s in result.stability.values()}
-    print(f"\n(a) full recompute, {len(ours)} placed entries in {len(systems)} chemical systems")
-    print(f"    engine (compute_hull, 1 process):        {engine_s:8.1f} s")
+    print(f"\n(a) full recompute, {len(result.stability)} placed entries in {len(systems)} chemical systems")
+    print(f"    engine (compute_hull, 1 process, with phase-separation energies): {engine_s:7.1f} s")
 
     start = time.perf_counter()
     naive = naive_pymatgen(entries, refs)
     naive_s = time.perf_counter() - start
-    diff, worst = largest_difference(ours, naive)
-    print(f"    naive pymatgen (PhaseDiagram per system): {naive_s:8.1f} s   ratio {naive_s / engine_s:5.1f}x   "
-          f"max |diff e_above_hull| {diff:.2e} eV/atom ({worst})")
+    print(f"    naive pymatgen (one PhaseDiagram per system):                    {naive_s:7.1f} s   "
+          f"engine {naive_s / engine_s:.1f}x faster")
+    print(f"      {compare(result, naive, refs)}")
 
     if args.with_patched:
         start = time.perf_counter()
         patched = patched_pymatgen(entries, refs)
         patched_s = time.perf_counter() - start
-        diff, worst = largest_difference(ours, patched)
-        print(f"    pymatgen PatchedPhaseDiagram:             {patched_s:8.1f} s   ratio {patched_s / engine_s:5.1f}x   "
-              f"max |diff e_above_hull| {diff:.2e} eV/atom ({worst})")
+        print(f"    pymatgen PatchedPhaseDiagram:                                    {patched_s:7.1f} s   "
+              f"engine {patched_s / engine_s:.1f}x faster")
+        print(f"      {compare(result, patched, refs)}")
 
     # (b) hypothetical queries against the warm index
-    from pymatgen.core import Composition
-
     rng = random.Random(args.seed)
     energy_of = {e.entry_id: e for e in entries}
     picks = rng.sample(sorted(result.stability), args.queries)
@@ -204,7 +245,9 @@ def main() -> None:
     # (c) counts
     stable = sum(s.is_stable for s in result.stability.values())
     vertices = sum(s.on_hull for s in result.stability.values())
-    print(f"\n(c) stable (e_above_hull <= 5e-5 eV/atom): {stable} of {len(result.stability)}; hull vertices: {vertices}")
+    at_threshold = sum(abs(s.e_above_hull_ev_per_atom - STABILITY_TOL_EV_PER_ATOM) <= ROUNDING_EV_PER_ATOM for s in result.stability.values())
+    print(f"\n(c) stable (e_above_hull <= 5e-5 eV/atom): {stable} of {len(result.stability)} "
+          f"({at_threshold} of them exactly at 5e-5); hull vertices: {vertices}")
     reasons = Counter(reason.split(":")[0] for reason in result.not_placed.values())
     print(f"    not placed: {len(result.not_placed)}")
     for reason, count in reasons.most_common():

@@ -15,7 +15,8 @@ Units and conventions
   it are "not placed", with the reason.
 - Energies above the hull and phase-separation energies are in eV/atom. Decomposition fractions are
   atomic fractions and sum to 1, as in pymatgen's ``PhaseDiagram.get_decomposition``.
-- Stable means an energy above the hull of at most ``STABILITY_TOL_EV_PER_ATOM`` (GNoME's tolerance).
+- Stable means an energy above the hull of at most ``STABILITY_TOL_EV_PER_ATOM`` (GNoME's tolerance),
+  up to floating-point rounding (``ROUNDING_EV_PER_ATOM``).
 - A chemical system ("chemsys") is its sorted element symbols joined by "-", e.g. "Fe-Li-O-P".
 
 How a whole catalogue is computed
@@ -23,10 +24,13 @@ How a whole catalogue is computed
 The place of an entry depends only on the entries of its chemical system and of its subsystems, and
 of a subsystem only its hull vertices matter: the hull restricted to a face of the composition
 simplex is the hull of that face's points. ``compute_hull`` therefore processes the systems in
-increasing number of elements, keeps the vertices of each, and builds a system's hull
-(``scipy.spatial.ConvexHull``) from its terminal points, its subsystems' vertices and its own entries:
-a few dozen points instead of every entry of every subset. Results agree with pymatgen's
-``PhaseDiagram`` built from all subset entries (energies above hull to better than 1e-6 eV/atom).
+increasing number of elements and keeps the vertices of each; a system's points are its terminal
+points, its subsystems' vertices and the lowest entry of each of its own compositions, a few dozen
+instead of every entry of every subset. An own point is a vertex exactly when it lies below the hull
+of the other points at its composition; that hull energy, found by a small linear program, is also
+its phase-separation energy's reference. Only where an entry lies off the hull is the hull itself
+built (``scipy.spatial.ConvexHull``, as pymatgen does), for its decomposition. Results agree with
+pymatgen's ``PhaseDiagram`` built from all subset entries to better than 1e-6 eV/atom.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from scipy.spatial import ConvexHull
 __all__ = [
     "FORMATION_TOL_EV_PER_ATOM",
     "REFERENCE_MATCH_TOL_EV_PER_ATOM",
+    "ROUNDING_EV_PER_ATOM",
     "STABILITY_TOL_EV_PER_ATOM",
     "EntryStability",
     "HullEntry",
@@ -60,18 +65,28 @@ __all__ = [
 ]
 
 STABILITY_TOL_EV_PER_ATOM = 5e-5
-"""An entry at most this far above the hull (eV/atom) is stable (GNoME's threshold)."""
+"""An entry at most this far above the hull (eV/atom) is stable (GNoME's threshold).
 
-REFERENCE_MATCH_TOL_EV_PER_ATOM = 1e-9
+It is compared with an allowance of ``ROUNDING_EV_PER_ATOM``: GNoME's energies are published to
+1e-4 eV/atom, so entries lying exactly 5e-5 eV/atom above the hull are common (94 in the shared
+data), and floating-point rounding of order 1e-13 must not decide on which side they fall."""
+
+ROUNDING_EV_PER_ATOM = 1e-9
+"""Energies (eV/atom) closer than this are taken as equal when compared with a threshold."""
+
+REFERENCE_MATCH_TOL_EV_PER_ATOM = ROUNDING_EV_PER_ATOM
 """An elemental entry at most this far above its reference (eV/atom) is taken as the terminal point."""
 
 FORMATION_TOL_EV_PER_ATOM = 1e-11
-"""A compound must lie this far below the plane of its terminal points (eV/atom) to enter a hull
-(pymatgen's ``PhaseDiagram.formation_energy_tol``): one on or above that plane cannot be a vertex."""
+"""How far (eV/atom) a compound must lie below the plane of its terminal points to enter a hull
+(pymatgen's ``PhaseDiagram.formation_energy_tol``), and below the hull of the other points to be a
+vertex of it."""
 
 _DECOMPOSITION_TOL = 1e-8  # decomposition fractions at or below this are dropped (pymatgen's numerical_tol)
 _FACET_TOL = 1e-9  # eV/atom and fraction slack when choosing the facet under a composition
 _VERTICAL_TOL = 1e-9  # a facet whose unit normal has an energy component above -this is not a lower facet
+_PIVOT_TOL = 1e-12  # eV/atom below the current plane for a point to enter; also the fraction pivot threshold
+_MAX_PIVOTS_PER_POINT = 10  # a guard only: in practice the simplex method takes a few pivots per element
 
 Array = npt.NDArray[np.float64]
 
@@ -119,8 +134,8 @@ class EntryStability:
 
     @property
     def is_stable(self) -> bool:
-        """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM``."""
-        return self.e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM
+        """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM`` (up to rounding)."""
+        return _is_stable(self.e_above_hull_ev_per_atom)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +156,12 @@ class QueryResult:
 
     @property
     def is_stable(self) -> bool:
-        """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM``."""
-        return self.e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM
+        """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM`` (up to rounding)."""
+        return _is_stable(self.e_above_hull_ev_per_atom)
+
+
+def _is_stable(e_above_hull_ev_per_atom: float) -> bool:
+    return e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + ROUNDING_EV_PER_ATOM
 
 
 def reference_id(element: str) -> str:
@@ -230,13 +249,17 @@ def _as_energy(value: float | None, formula: str) -> float:
 
 
 def _check_refs(refs: Mapping[str, float]) -> dict[str, float]:
+    """The references as floats (eV/atom), with a ValueError naming an unknown element or a bad value."""
     checked: dict[str, float] = {}
     for element, mu in refs.items():
         if not Element.is_valid_symbol(element):
             raise ValueError(f"elemental reference for unknown element {element!r}")
-        if not math.isfinite(float(mu)):
+        try:
+            checked[element] = float(mu)
+        except (TypeError, ValueError):
+            raise ValueError(f"elemental reference of {element} is not a number: {mu!r}") from None
+        if not math.isfinite(checked[element]):
             raise ValueError(f"elemental reference of {element} is not a finite number: {mu!r}")
-        checked[element] = float(mu)
     return checked
 
 
@@ -358,11 +381,6 @@ class _LowerHull:
         self._slope = -qhull.equations[lower, : n - 1] / normal_energy[lower, None]
         self._intercept = -qhull.equations[lower, n] / normal_energy[lower]
 
-    @property
-    def vertices(self) -> set[int]:
-        """Row numbers of the points that are vertices of the lower hull."""
-        return set(self.facets.ravel().tolist())
-
     def locate(self, fractions: Array) -> tuple[float, list[tuple[int, float]]]:
         """Hull energy (eV/atom) at a composition and its decomposition as ``(row, fraction)`` pairs.
 
@@ -389,7 +407,51 @@ class _LowerHull:
         raise RuntimeError(f"no hull facet holds composition {fractions.tolist()}")  # pragma: no cover
 
 
+def _hull_energy_without(fractions: Array, energies: Array, skip: int) -> float:
+    """Hull energy (eV/atom) at the composition of point ``skip`` when that point is left out.
+
+    The lowest energy of a combination of the other points with that composition: a small linear
+    program (minimise ``energies . amounts`` subject to ``fractions.T @ amounts = target``,
+    ``amounts >= 0``), solved by the simplex method from the basis of the terminal points (rows
+    ``0..n-1``, unit fractions), where the amounts are the target fractions themselves. Dantzig's
+    rule picks the entering point (the one deepest below the current plane) until a degenerate
+    pivot, Bland's rule from then on, so it always terminates. Only the energy is used: where
+    coplanar points make the optimal combination ambiguous, ``_LowerHull`` names the decomposition.
+    """
+    target = fractions[skip]
+    n = len(target)
+    basis = np.arange(n)
+    inverse = np.eye(n)  # inverse of the basis matrix, whose columns are the basis points' fractions
+    amounts = target.copy()
+    bland = False
+    for _ in range(_MAX_PIVOTS_PER_POINT * len(energies)):
+        potentials = energies[basis] @ inverse  # chemical potentials of the current plane, eV/atom
+        reduced = energies - fractions @ potentials  # height of each point above that plane
+        reduced[skip] = np.inf
+        entering = int(np.argmax(reduced < -_PIVOT_TOL) if bland else reduced.argmin())
+        if reduced[entering] >= -_PIVOT_TOL:
+            break
+        direction = inverse @ fractions[entering]
+        ratios = np.where(direction > _PIVOT_TOL, amounts / np.maximum(direction, _PIVOT_TOL), np.inf)
+        leaving = int(ratios.argmin())
+        step = ratios[leaving]
+        if step <= _PIVOT_TOL:  # degenerate: Bland's rule from now on (the lowest-numbered point leaves)
+            bland = True
+            ties = np.flatnonzero(ratios <= _PIVOT_TOL)
+            leaving = int(ties[basis[ties].argmin()])
+        amounts -= step * direction
+        amounts[leaving] = step
+        pivot_row = inverse[leaving] / direction[leaving]
+        inverse -= direction[:, None] * pivot_row
+        inverse[leaving] = pivot_row
+        basis[leaving] = entering
+    else:  # pragma: no cover - Bland's rule cannot cycle
+        raise RuntimeError("the hull energy linear program did not converge")
+    return float(np.linalg.solve(fractions[basis].T, target) @ energies[basis])
+
+
 def _named(ids: list[str], decomposition: list[tuple[int, float]]) -> tuple[tuple[str, float], ...]:
+    """``(row, fraction)`` pairs as ``(entry_id, fraction)``, largest fraction first, then by id."""
     return tuple(sorted(((ids[row], fraction) for row, fraction in decomposition), key=lambda p: (-p[1], p[0])))
 
 
@@ -418,8 +480,9 @@ class HullResult:
         stability: Entry id -> its stability, for every placed entry of the computed systems.
         not_placed: Entry id -> why it could not be placed (no reference for an element, no finite
             energy), for the entries of the computed systems.
-        index: A ``HullIndex`` over the hull vertices of every system computed (the computed systems
-            and their subsystems), ready for hypothetical-entry queries.
+        index: A ``HullIndex`` over the hull vertices of every system computed (the requested
+            systems and their subsystems), ready for hypothetical-entry queries. A query outside
+            those systems sees only the vertices of the computed ones.
     """
 
     stability: dict[str, EntryStability]
@@ -465,7 +528,7 @@ def compute_hull(
         wanted = set(by_system) | {system for system, _ in not_placed.values()}
     else:
         wanted = {_normalise_chemsys(s) for s in chemsys}
-    needed = {
+    needed = set(by_system) if chemsys is None else {
         sub
         for system in wanted
         for k in range(1, system.count("-") + 2)
@@ -524,42 +587,38 @@ def _solve_system(
 ) -> tuple[list[EntryStability], _PointSet | None]:
     """Entries of a system of two or more elements, and the system's own hull vertices.
 
-    The hull of the subsystems (terminals and subsystem vertices) comes first. A composition whose
-    lowest entry lies below it is a vertex candidate; a single candidate is a vertex for certain, and
-    the subsystems' hull is also the hull without it. Only with several candidates, or entries to
-    place beside one, is a second hull (and one hull per vertex, left out) needed.
+    The hull points are the terminals, the subsystems' vertices and the lowest entry of each own
+    composition that lies below the terminal plane (a candidate). A candidate is a vertex exactly
+    when it lies below the hull of all the other points; that hull's energy at its composition is
+    also what its phase-separation energy is measured from (``_hull_energy_without``). Only a
+    system with an entry off the hull needs the hull itself (``_LowerHull``), for the decomposition.
     """
     ids, fractions, energies = _hull_points(elements, terminals, store, include_own=False)
-    base = _LowerHull(fractions, energies)
     groups = list(_representatives(points).values())
-    under = [base.locate(np.array(rep.fractions)) for rep, _ in groups]
-    candidates = [i for i, (rep, _) in enumerate(groups) if rep.e_form < under[i][0] - FORMATION_TOL_EV_PER_ATOM]
-
+    candidates = _below_terminal_plane(elements, [rep for rep, _ in groups], terminals)
     first_own = len(ids)
-    row_of = {group: first_own + k for k, group in enumerate(candidates)}
+    row_of = {rep.entry_id: first_own + k for k, rep in enumerate(candidates)}
     if candidates:
-        ids = ids + [groups[i][0].entry_id for i in candidates]
-        fractions = np.vstack([fractions, [groups[i][0].fractions for i in candidates]])
-        energies = np.concatenate([energies, [groups[i][0].e_form for i in candidates]])
-    hull: _LowerHull | None = base if not candidates else None
-    separated: dict[int, float] = {}  # vertex row -> hull energy without it, eV/atom
-    if len(candidates) == 1:
-        separated[first_own] = under[candidates[0]][0]
-    elif len(candidates) > 1:
-        hull = _LowerHull(fractions, energies)
-        for row in sorted(r for r in hull.vertices if r >= first_own):
-            without = _LowerHull(np.delete(fractions, row, axis=0), np.delete(energies, row))
-            separated[row] = without.locate(fractions[row])[0]
+        ids = ids + [rep.entry_id for rep in candidates]
+        fractions = np.vstack([fractions, [rep.fractions for rep in candidates]])
+        energies = np.concatenate([energies, [rep.e_form for rep in candidates]])
+    separated: dict[int, float] = {}  # vertex row -> hull energy at its composition without it, eV/atom
+    for rep in candidates:
+        row = row_of[rep.entry_id]
+        without = _hull_energy_without(fractions, energies, row)
+        if rep.e_form < without - FORMATION_TOL_EV_PER_ATOM:
+            separated[row] = without
 
     results: list[EntryStability] = []
-    for i, (rep, group) in enumerate(groups):
-        row = row_of.get(i, -1)
+    hull: _LowerHull | None = None
+    for rep, group in groups:
+        row = row_of.get(rep.entry_id, -1)
         if row in separated:
             results.extend(_at_vertex(rep, group, separated[row]))
             continue
         if hull is None:
             hull = _LowerHull(fractions, energies)
-        hull_energy, decomposition = under[i] if hull is base else hull.locate(np.array(rep.fractions))
+        hull_energy, decomposition = hull.locate(np.array(rep.fractions))
         named = _named(ids, decomposition)
         results.extend(
             EntryStability(
@@ -650,10 +709,15 @@ class HullIndex:
 
     @classmethod
     def _from_store(
-        cls, refs: dict[str, float], terminals: dict[str, _Terminal], store: dict[str, _PointSet]
+        cls,
+        refs: dict[str, float],
+        terminals: dict[str, _Terminal],
+        store: dict[str, _PointSet],
+        max_cached_hulls: int = 4096,
     ) -> HullIndex:
+        """An index over points already prepared (``compute_hull``'s vertices), without re-parsing."""
         index = cls.__new__(cls)
-        index._setup(refs, terminals, store, 4096)
+        index._setup(refs, terminals, store, max_cached_hulls)
         index.not_placed = {}
         return index
 

@@ -43,6 +43,7 @@ def celery_worker_process(transactional_db, tmp_path):
     )
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     app.conf.update(broker_url=BROKER, result_backend=BROKER, task_always_eager=False)
+    _forget_connections()
     try:
         deadline = time.monotonic() + 60
         while "ready." not in log.read_text():
@@ -52,8 +53,18 @@ def celery_worker_process(transactional_db, tmp_path):
         yield worker
     finally:
         app.conf.update(saved)
+        _forget_connections()
         worker.terminate()
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def _forget_connections() -> None:
+    """Drop the app's cached result backend and broker connections (an earlier task in this process
+    may have made them with other settings) so that they follow the settings just changed."""
+    if hasattr(app._local, "backend"):
+        del app._local.backend
+    app._pool = None
+    app.amqp._producer_pool = None
