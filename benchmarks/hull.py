@@ -19,6 +19,7 @@ corrected energies are cached under ``var/benchmarks/`` so re-runs skip that min
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import hashlib
 import itertools
@@ -254,6 +255,25 @@ def main() -> None:
         print(f"      {count:6d}  {reason}")
     for reason, count in Counter(rejected.values()).most_common():
         print(f"      {count:6d}  snapshot row rejected by the MP2020 correction: {reason}")
+
+    published_comparison(args.data_dir, result, mp, refs)
+
+
+def published_comparison(data_dir: Path, result: HullResult, mp: list[HullEntry], refs: dict[str, float]) -> None:
+    """(d) Our energies above hull beside the values GNoME published for the snapshot rows."""
+    with open(data_dir / readers.MP_SNAPSHOT, newline="") as fh:
+        published = {row["MaterialId"]: row for row in csv.DictReader(fh)}
+    mp_only = compute_hull(mp, refs)
+    print("\n(d) published values (snapshot rows) beside ours")
+    for label, stability, column in (
+        ("'all' hull (ours: corrected snapshot + sample)", result.stability, "Decomposition Energy Per Atom All"),
+        ("'mp' hull (ours: corrected snapshot only)", mp_only.stability, "Decomposition Energy Per Atom MP"),
+    ):
+        diffs = [s.e_above_hull_ev_per_atom - float(published[i][column]) for i, s in stability.items() if i in published]
+        print(f"    {label}, vs '{column}' ({len(diffs)} rows): "
+              f"|diff| > 25 meV/atom: {sum(abs(d) > 0.025 for d in diffs)}; "
+              f"ours above by > 1 meV/atom: {sum(d > 0.001 for d in diffs)}; "
+              f"ours above by > 5e-5 eV/atom: {sum(d > STABILITY_TOL_EV_PER_ATOM for d in diffs)}")
 
 
 if __name__ == "__main__":
