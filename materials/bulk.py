@@ -31,11 +31,20 @@ def upsert(
         _copy_upsert(model, rows, unique_fields, update_fields)
     else:
         model.objects.bulk_create(
-            [model(**row) for row in rows],
+            [_instance(model, row) for row in rows],
             update_conflicts=True,
             unique_fields=list(unique_fields),
             update_fields=list(update_fields),
         )
+
+
+def _instance(model: type[models.Model], row: dict) -> models.Model:
+    """A model instance from a row whose foreign keys may be given as primary keys."""
+    kwargs = {}
+    for name, value in row.items():
+        field = model._meta.get_field(name)
+        kwargs[field.attname if field.is_relation and not isinstance(value, models.Model) else name] = value
+    return model(**kwargs)
 
 
 def _copy_upsert(model, rows, unique_fields, update_fields) -> None:
