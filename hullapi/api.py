@@ -52,20 +52,24 @@ def _decomposition(pairs, names: dict[str, str]) -> list[dict]:
     return [{"material_id": i, "formula": names.get(i, ""), "fraction": round(f, 10)} for i, f in pairs]
 
 
+def _cached_per_version(kind: str, hull: str, elements: list[str], build) -> Response:
+    """A response built once per hull version (a recompute makes a new version, so nothing stale is served)."""
+    system = "-".join(elements)
+    version = services.current_version(hull)
+    key = f"{kind}:{hull}:{version}:{system}"
+    data = cache.get(key)
+    if data is None:
+        data = build(system, elements, hull, version)
+        cache.set(key, data, 3600)
+    return Response(data)
+
+
 class HullDetail(APIView):
     """Every phase of a chemical system (and its subsystems) against a hull set, with the plot data."""
 
     def get(self, request, chemsys: str):
         elements = parse_chemsys(chemsys)
-        hull = _hull_param(request)
-        system = "-".join(elements)
-        version = services.current_version(hull)
-        key = f"hull-detail:{hull}:{version}:{system}"
-        data = cache.get(key)
-        if data is None:
-            data = self.build(system, elements, hull, version)
-            cache.set(key, data, 3600)
-        return Response(data)
+        return _cached_per_version("hull-detail", _hull_param(request), elements, self.build)
 
     def build(self, system: str, elements: list[str], hull: str, version: int | None) -> dict:
         subsystems = services.subsystems([system])
@@ -127,15 +131,9 @@ class HullFigure(APIView):
         elements = parse_chemsys(chemsys)
         if len(elements) < 2 or len(elements) > FIGURE_MAX_ELEMENTS:
             raise ValidationError({"chemsys": f"figures are drawn for 2 to {FIGURE_MAX_ELEMENTS} elements"})
-        hull = _hull_param(request)
-        system = "-".join(elements)
-        version = services.current_version(hull)
-        key = f"hull-figure:{hull}:{version}:{system}"
-        figure = cache.get(key)
-        if figure is None:
-            figure = phase_diagram_figure(system, hull)
-            cache.set(key, figure, 3600)
-        return Response(figure)
+        return _cached_per_version(
+            "hull-figure", _hull_param(request), elements, lambda system, _e, hull, _v: phase_diagram_figure(system, hull)
+        )
 
 
 def phase_diagram_figure(system: str, hull: str) -> dict:
