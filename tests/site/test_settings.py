@@ -60,3 +60,8 @@ def test_docker_compose_config_accepts_the_file():
         env={**os.environ, "SECRET_KEY": "x" * 60}, timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_data_directory_without_the_datasets_is_reported(tmp_path):
+    result = run_check({"GNOME_DATA_DIR": str(tmp_path)})
+    assert "materials.W001" in result.stderr and "gnome_materials_sample.jsonl.gz" in result.stderr
