@@ -1,6 +1,8 @@
 """The hull engine on the whole data, against pymatgen: prints times, ratios, differences and counts.
 
-    .venv/bin/python benchmarks/hull.py [--data-dir ../shared/data] [--queries 2000] [--with-patched]
+    .venv/bin/python benchmarks/hull.py [--data-dir DIR] [--queries 2000] [--with-patched] [--skip-naive-mp]
+
+The data come from --data-dir, default: the GNOME_DATA_DIR setting.
 
 Entries: the GNoME sample (total energy = e_form_per_atom * nsites + sum(n_i * mu_i)) and the
 Materials Project snapshot with the MP2020 correction applied (``materials.rows.process_mp``; the
@@ -14,6 +16,8 @@ corrected energies are cached under ``var/benchmarks/`` so re-runs skip that min
 (b) Hypothetical stability queries (real compositions from the data, energies perturbed) against
     the warm ``HullIndex``: median and p95 per query.
 (c) Counts: stable entries, hull vertices, entries not placed and why.
+(a') The 'mp' hull set alone, also against naive pymatgen (skip with --skip-naive-mp).
+(d) Our energies above hull beside the values GNoME published for the snapshot rows.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -52,6 +57,14 @@ from hullapi.engine import (  # noqa: E402
     reference_id,
 )
 from materials import readers, rows  # noqa: E402
+
+
+def default_data_dir() -> Path:
+    """The GNOME_DATA_DIR setting, read without starting Django (the engine is pure)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gnome_site.settings")
+    from django.conf import settings
+
+    return Path(settings.GNOME_DATA_DIR)
 
 
 def load_references(data_dir: Path) -> dict[str, float]:
@@ -182,7 +195,7 @@ def compare(result: HullResult, theirs: dict[str, Placement], refs: dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "benchmarks")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="processes for the one-off MP2020 correction")
