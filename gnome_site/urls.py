@@ -11,4 +11,5 @@ urlpatterns = [
     path("healthz", material_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/hull/", include("hullapi.urls")),
+    path("api/v1/materials/", include("materials.urls")),
 ]

@@ -1,0 +1,83 @@
+"""REST API of the catalogue: Materials Project-style search and one material's record."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import query as catalogue_query
+from .models import Material
+
+API_VERSION = "1"
+CITATIONS = {
+    "CC-BY-NC-4.0": "GNoME: Merchant et al., Nature 624, 80-85 (2023); non-commercial use only",
+    "CC-BY-4.0": "Materials Project (CC BY 4.0)",
+}
+
+
+def _parse(params) -> catalogue_query.MaterialQuery:
+    try:
+        return catalogue_query.parse(params)
+    except catalogue_query.QueryError as exc:
+        raise ValidationError({exc.param: exc.message}) from None
+
+
+class MaterialList(APIView):
+    """Search the catalogue with Materials Project parameter names; ``{data, meta: {total_doc, ...}}``."""
+
+    def get(self, request):
+        query = _parse(request.query_params)
+        qs = query.queryset()
+        total = qs.count()
+        rows = qs.values(*catalogue_query.value_paths(query.fields))[query.page_slice()]
+        return Response({
+            "data": [catalogue_query.document(row, query.fields) for row in rows],
+            "meta": {
+                "api_version": API_VERSION,
+                "time_stamp": timezone.now().isoformat(),
+                "total_doc": total,
+                "page": query.page,
+                "per_page": query.per_page,
+                "max_page": max(1, -(-total // query.per_page)),
+                "hull": query.hull,
+                "energies": "formation energies and energies above hull from stored energies; see energy_method "
+                            "(DFT for GNoME and Materials Project data, model-predicted where the method says so)",
+            },
+        })
+
+
+class MaterialDetail(APIView):
+    """One material: every field, its structure, its energy records and its stability on both hulls."""
+
+    def get(self, request, material_id: str):
+        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities"), material_id=material_id)
+        params = request.query_params.copy()
+        params["material_ids"] = material_id
+        params["_all_fields"] = "true"
+        query = _parse(params)
+        row = query.queryset().values(*catalogue_query.value_paths(query.fields)).get()
+        doc = catalogue_query.document(row, query.fields)
+        doc.update(
+            structure=material.structure,
+            citation=CITATIONS.get(material.licence, ""),
+            calculations=[
+                {"method": c.method, "kind": c.kind, "energy_ev": c.energy_ev, "energy_corrected_ev": c.energy_corrected_ev,
+                 "correction_ev": c.correction_ev, "correction_scheme": c.correction_scheme,
+                 "e_form_ev_per_atom": c.e_form_ev_per_atom, "note": c.energy_note}
+                for c in material.calculations.all()
+            ],
+            stability={
+                s.hull_set: {"is_member": s.is_member, "energy_above_hull": s.e_above_hull_ev_per_atom,
+                             "is_stable": s.is_stable, "decomposes_to": s.decomposition,
+                             "phase_separation_energy_per_atom": s.phase_separation_ev_per_atom,
+                             "published_energy_above_hull": s.published_e_above_hull_ev_per_atom,
+                             "published_column": s.published_column, "disagrees_with_published": s.disagrees,
+                             "note": s.note, "hull_version": s.hull_run_id}
+                for s in material.stabilities.all()
+            },
+            published=material.extra.get("published", {}),
+        )
+        return Response({"data": [doc], "meta": {"api_version": API_VERSION, "total_doc": 1}})

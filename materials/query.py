@@ -1,0 +1,310 @@
+"""The one query module of the catalogue: Materials Project-style parameters -> a Django queryset.
+
+The REST API, the exports and the explorer all filter through ``MaterialQuery``; nothing else
+translates user parameters into database filters. Every bad parameter raises ``QueryError`` naming
+the parameter and why. Values only ever reach SQL as query parameters.
+
+Stability fields (``energy_above_hull``, ``is_stable``, ``decomposes_to``...) are read from the stored
+stability of the chosen hull set (``hull=all|mp``, default ``all``) through a filtered relation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db.models import F, FilteredRelation, Q, QuerySet
+from pymatgen.core import Composition, Element
+
+from .models import Licence, Material, Source
+
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 100
+MAX_VALUE_LENGTH = 60  # as the Materials Project caps formula and chemsys values
+HULL_SETS = ("all", "mp")
+
+# API field -> (ORM path, type) for numeric range filters: <name>_min / <name>_max (inclusive).
+NUMERIC_FIELDS: dict[str, tuple[str, type]] = {
+    "nelements": ("nelements", int),
+    "nsites": ("nsites", int),
+    "volume": ("volume_a3", float),
+    "density": ("density_g_cm3", float),
+    "formation_energy_per_atom": ("e_form_ev_per_atom", float),
+    "energy_above_hull": ("stab__e_above_hull_ev_per_atom", float),
+    "band_gap": ("band_gap_ev", float),
+}
+
+# API field -> ORM path, for output and sorting.
+FIELDS: dict[str, str] = {
+    "material_id": "material_id",
+    "formula_pretty": "formula_reduced",
+    "formula_anonymous": "formula_anonymous",
+    "composition": "formula",
+    "chemsys": "chemsys",
+    "elements": "elements",
+    "nelements": "nelements",
+    "nsites": "nsites",
+    "volume": "volume_a3",
+    "density": "density_g_cm3",
+    "spacegroup_number": "spacegroup_number",
+    "spacegroup_symbol": "spacegroup_symbol",
+    "crystal_system": "crystal_system",
+    "point_group": "point_group",
+    "band_gap": "band_gap_ev",
+    "dimensionality": "dimensionality",
+    "formation_energy_per_atom": "e_form_ev_per_atom",
+    "energy_per_atom_corrected": None,  # derived: energy_corrected_ev / nsites
+    "energy_method": "energy_method",
+    "energy_note": "energy_note",
+    "energy_above_hull": "stab__e_above_hull_ev_per_atom",
+    "is_stable": "stab__is_stable",
+    "decomposes_to": "stab__decomposition",
+    "phase_separation_energy_per_atom": "stab__phase_separation_ev_per_atom",
+    "hull_version": "stab__hull_run_id",
+    "source": "source",
+    "license": "licence",
+    "dataset": "dataset",
+}
+DEFAULT_FIELDS = ("material_id", "formula_pretty", "chemsys", "nsites", "spacegroup_symbol",
+                  "formation_energy_per_atom", "energy_above_hull", "is_stable", "source", "license")
+SORTABLE = ("material_id", "formula_pretty", "chemsys", "nelements", "nsites", "volume", "density",
+            "spacegroup_number", "band_gap", "formation_energy_per_atom", "energy_above_hull")
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+LICENCE_ALIASES = {"BY": Licence.CC_BY_4, "BY-NC": Licence.CC_BY_NC_4, **{c.value: c.value for c in Licence}}
+
+_TOKEN = re.compile(r"([A-Z][a-z]?|\*)(\d*\.?\d*)")
+
+
+class QueryError(ValueError):
+    """A parameter that cannot be used; ``param`` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass
+class MaterialQuery:
+    """A parsed query: filters, hull set, fields, sort and page."""
+
+    q: Q = field(default_factory=Q)
+    hull: str = "all"
+    fields: tuple[str, ...] = DEFAULT_FIELDS
+    sort: tuple[str, ...] = ("material_id",)
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    def queryset(self) -> QuerySet:
+        """Materials matching the filters, with this hull set's stability joined as ``stab``, sorted."""
+        qs = Material.objects.annotate(stab=FilteredRelation("stabilities", condition=Q(stabilities__hull_set=self.hull)))
+        return qs.filter(self.q).order_by(*self.sort)
+
+    def page_slice(self) -> slice:
+        start = (self.page - 1) * self.per_page
+        return slice(start, start + self.per_page)
+
+
+def _one(params: Mapping, name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    if value == "":
+        raise QueryError(name, "empty value")
+    return value
+
+
+def _items(params: Mapping, name: str, limit: int | None = MAX_VALUE_LENGTH) -> list[str] | None:
+    value = _one(params, name)
+    if value is None:
+        return None
+    if limit and len(value) > limit * 20:
+        raise QueryError(name, f"value is {len(value)} characters long")
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise QueryError(name, "empty list")
+    for item in items:
+        if limit and len(item) > limit:
+            raise QueryError(name, f"{item[:20]!r}... is longer than {limit} characters")
+    return items
+
+
+def _element(param: str, symbol: str) -> str:
+    if not Element.is_valid_symbol(symbol):
+        raise QueryError(param, f"unknown element {symbol!r}")
+    return symbol
+
+
+def _contains_element(symbol: str) -> Q:
+    # chemsys is "A-B-C" with sorted symbols; the symbol is validated, so the pattern is fixed text.
+    return Q(chemsys__regex=rf"(^|-){symbol}(-|$)")
+
+
+def _number(param: str, raw: str, kind: type):
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise QueryError(param, f"{raw!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if kind is float and not math.isfinite(value):
+        raise QueryError(param, f"{raw!r} is not a finite number")
+    return value
+
+
+def _formula_q(param: str, formula: str) -> Q:
+    tokens = _TOKEN.findall(formula)
+    if "".join(a + b for a, b in tokens) != formula:
+        raise QueryError(param, f"malformed formula {formula!r}")
+    symbols = [symbol for symbol, _ in tokens]
+    if "*" in symbols:
+        raise QueryError(param, "wildcard formulas are not supported yet; use chemsys=Li-*-O")
+    if all(Element.is_valid_symbol(s) for s in symbols):
+        return Q(formula_reduced=Composition(formula).reduced_formula)
+    if all(len(s) == 1 for s in symbols):  # anonymous, e.g. ABC3: map letters to stand-in elements
+        stand_ins = ["H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl",
+                     "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe"]
+        letters = sorted(set(symbols))
+        mapping = dict(zip(letters, stand_ins, strict=False))
+        comp = Composition("".join(mapping[s] + n for s, n in tokens))
+        return Q(formula_anonymous=comp.anonymized_formula)
+    unknown = sorted({s for s in symbols if not Element.is_valid_symbol(s)})
+    raise QueryError(param, f"unknown element(s) {', '.join(unknown)} in {formula!r}")
+
+
+def _chemsys_q(param: str, chemsys: str) -> Q:
+    parts = [p.strip() for p in chemsys.split("-")]
+    if any(not p for p in parts):
+        raise QueryError(param, f"malformed chemical system {chemsys!r}; write it like Li-Fe-O")
+    named = sorted({_element(param, p) for p in parts if p != "*"})
+    if "*" not in parts:
+        return Q(chemsys="-".join(named))
+    q = Q(nelements=len(parts))
+    for symbol in named:
+        q &= _contains_element(symbol)
+    return q
+
+
+def parse(params: Mapping) -> MaterialQuery:
+    """Parse Materials Project-style parameters; raises QueryError naming the first bad one."""
+    query = MaterialQuery()
+    known = {"formula", "chemsys", "elements", "exclude_elements", "is_stable", "hull", "spacegroup_number",
+             "spacegroup_symbol", "crystal_system", "source", "license", "material_ids", "_fields", "_all_fields",
+             "_sort_fields", "_page", "_per_page", "fmt"}
+    known |= {f"{name}_{bound}" for name in NUMERIC_FIELDS for bound in ("min", "max")}
+    for name in params:
+        if name not in known:
+            raise QueryError(name, "unknown parameter")
+    q = Q()
+
+    hull = _one(params, "hull") or "all"
+    if hull not in HULL_SETS:
+        raise QueryError("hull", f"unknown hull set {hull!r}; choose 'all' or 'mp'")
+    query.hull = hull
+
+    if (formulas := _items(params, "formula")) is not None:
+        any_of = Q()
+        for formula in formulas:
+            any_of |= _formula_q("formula", formula)
+        q &= any_of
+    if (systems := _items(params, "chemsys")) is not None:
+        any_of = Q()
+        for system in systems:
+            any_of |= _chemsys_q("chemsys", system)
+        q &= any_of
+    if (elements := _items(params, "elements")) is not None:
+        for symbol in elements:
+            q &= _contains_element(_element("elements", symbol))
+    if (excluded := _items(params, "exclude_elements")) is not None:
+        for symbol in excluded:
+            q &= ~_contains_element(_element("exclude_elements", symbol))
+
+    for name, (path, kind) in NUMERIC_FIELDS.items():
+        low, high = _one(params, f"{name}_min"), _one(params, f"{name}_max")
+        low = None if low is None else _number(f"{name}_min", low, kind)
+        high = None if high is None else _number(f"{name}_max", high, kind)
+        if low is not None and high is not None and low > high:
+            raise QueryError(f"{name}_min", f"{low} is above {name}_max={high}")
+        if low is not None:
+            q &= Q(**{f"{path}__gte": low})
+        if high is not None:
+            q &= Q(**{f"{path}__lte": high})
+
+    if (stable := _one(params, "is_stable")) is not None:
+        if stable.lower() not in {"true", "false"}:
+            raise QueryError("is_stable", f"{stable!r} is not true or false")
+        q &= Q(stab__is_stable=stable.lower() == "true")
+    if (numbers := _items(params, "spacegroup_number")) is not None:
+        values = [_number("spacegroup_number", n, int) for n in numbers]
+        if any(not 1 <= v <= 230 for v in values):
+            raise QueryError("spacegroup_number", "space group numbers run from 1 to 230")
+        q &= Q(spacegroup_number__in=values)
+    if (symbols := _items(params, "spacegroup_symbol")) is not None:
+        q &= Q(spacegroup_symbol__in=symbols)
+    if (systems := _items(params, "crystal_system")) is not None:
+        lowered = [s.lower() for s in systems]
+        bad = [s for s in lowered if s not in CRYSTAL_SYSTEMS]
+        if bad:
+            raise QueryError("crystal_system", f"unknown crystal system {bad[0]!r}; one of {', '.join(CRYSTAL_SYSTEMS)}")
+        q &= Q(crystal_system__in=lowered)
+    if (sources := _items(params, "source")) is not None:
+        bad = [s for s in sources if s not in Source.values]
+        if bad:
+            raise QueryError("source", f"unknown source {bad[0]!r}; one of {', '.join(Source.values)}")
+        q &= Q(source__in=sources)
+    if (licences := _items(params, "license")) is not None:
+        if "All" not in licences:
+            bad = [s for s in licences if s not in LICENCE_ALIASES]
+            if bad:
+                raise QueryError("license", f"unknown licence {bad[0]!r}; one of BY, BY-NC, All")
+            q &= Q(licence__in=[LICENCE_ALIASES[s] for s in licences])
+    if (ids := _items(params, "material_ids", limit=None)) is not None:
+        if len(ids) > MAX_PER_PAGE:
+            raise QueryError("material_ids", f"{len(ids)} ids; at most {MAX_PER_PAGE}")
+        q &= Q(material_id__in=ids)
+    query.q = q
+
+    if (_one(params, "_all_fields") or "false").lower() == "true":
+        query.fields = tuple(FIELDS)
+    elif (names := _items(params, "_fields", limit=None)) is not None:
+        bad = [n for n in names if n not in FIELDS]
+        if bad:
+            raise QueryError("_fields", f"unknown field {bad[0]!r}")
+        query.fields = tuple(dict.fromkeys(names))
+    if (sort := _items(params, "_sort_fields")) is not None:
+        if len(sort) > 1:
+            raise QueryError("_sort_fields", "sort by one field at a time")
+        name = sort[0].lstrip("-")
+        if name not in SORTABLE:
+            raise QueryError("_sort_fields", f"cannot sort by {name!r}; one of {', '.join(SORTABLE)}")
+        path = FIELDS[name]
+        expr = F(path).desc(nulls_last=True) if sort[0].startswith("-") else F(path).asc(nulls_last=True)
+        query.sort = (expr, "material_id")
+    page, per_page = _one(params, "_page"), _one(params, "_per_page")
+    query.page = 1 if page is None else _number("_page", page, int)
+    query.per_page = DEFAULT_PER_PAGE if per_page is None else _number("_per_page", per_page, int)
+    if query.page < 1:
+        raise QueryError("_page", "pages start at 1")
+    if not 1 <= query.per_page <= MAX_PER_PAGE:
+        raise QueryError("_per_page", f"between 1 and {MAX_PER_PAGE} (requested {query.per_page})")
+    return query
+
+
+def document(values: Mapping, fields: tuple[str, ...]) -> dict:
+    """One material as the API shows it, from a ``values()`` row holding every ORM path of FIELDS."""
+    out = {}
+    for name in fields:
+        if name == "energy_per_atom_corrected":
+            energy, nsites = values["energy_corrected_ev"], values["nsites"]
+            out[name] = energy / nsites if energy is not None and nsites else None
+        else:
+            out[name] = values[FIELDS[name]]
+    return out
+
+
+def value_paths(fields: tuple[str, ...]) -> list[str]:
+    paths = {FIELDS[name] for name in fields if FIELDS[name]}
+    if "energy_per_atom_corrected" in fields:
+        paths |= {"energy_corrected_ev", "nsites"}
+    return sorted(paths)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import api
+
+app_name = "materials-api"
+
+urlpatterns = [
+    path("", api.MaterialList.as_view(), name="list"),
+    path("<str:material_id>/", api.MaterialDetail.as_view(), name="detail"),
+]

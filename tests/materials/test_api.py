@@ -1,0 +1,123 @@
+"""The REST API's Materials Project-style search on a real slice of the catalogue."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Composition
+
+from hullapi import services
+from hullapi.models import HullSet, Stability
+from materials.models import Material
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, catalogue):
+    services.recompute(HullSet.ALL)
+    services.recompute(HullSet.MP)
+    return lambda **params: client.get("/api/v1/materials/", params)
+
+
+def ids(response) -> set[str]:
+    assert response.status_code == 200, response.content
+    return {d["material_id"] for d in response.json()["data"]}
+
+
+def test_formula_matches_the_reduced_formula_and_comma_lists_are_ored(api):
+    expected = set(Material.objects.filter(formula_reduced__in=["LiMnO2", "LiFePO4"]).values_list("material_id", flat=True))
+    assert expected and ids(api(formula="LiMnO2,FePO4Li", _per_page=1000)) == expected
+
+
+def test_an_anonymous_formula_matches_every_material_of_that_shape(api):
+    expected = {m.material_id for m in Material.objects.all() if Composition(m.formula).anonymized_formula == "ABC4"}
+    assert expected and ids(api(formula="ABC4", _per_page=1000)) == expected
+
+
+def test_chemsys_is_exact_and_a_wildcard_fixes_the_number_of_elements(api):
+    exact = set(Material.objects.filter(chemsys="Li-Mn-O").values_list("material_id", flat=True))
+    assert ids(api(chemsys="O-Mn-Li", _per_page=1000)) == exact
+    wild = {m.material_id for m in Material.objects.all() if m.nelements == 3 and {"Li", "O"} <= set(m.elements)}
+    assert wild and ids(api(chemsys="Li-*-O", _per_page=1000)) == wild
+
+
+def test_elements_contain_all_and_exclusions_remove(api):
+    expected = {m.material_id for m in Material.objects.all() if {"Li", "O"} <= set(m.elements) and "P" not in m.elements}
+    assert expected and ids(api(elements="Li,O", exclude_elements="P", _per_page=1000)) == expected
+
+
+def test_ranges_use_the_stored_values_inclusively(api):
+    expected = {m.material_id for m in Material.objects.all()
+                if m.e_form_ev_per_atom is not None and -2.0 <= m.e_form_ev_per_atom <= -1.0 and 3 <= m.nsites <= 30}
+    got = ids(api(formation_energy_per_atom_min=-2.0, formation_energy_per_atom_max=-1.0, nsites_min=3, nsites_max=30,
+                  _per_page=1000))
+    assert expected and got == expected
+
+
+def test_stability_filters_follow_the_chosen_hull(api):
+    for hull in (HullSet.ALL, HullSet.MP):
+        stable = set(Stability.objects.filter(hull_set=hull, is_stable=True).values_list("material__material_id", flat=True))
+        assert ids(api(is_stable="true", hull=hull, _per_page=1000)) == stable
+        near = set(Stability.objects.filter(hull_set=hull, e_above_hull_ev_per_atom__lte=0.025)
+                   .values_list("material__material_id", flat=True))
+        assert ids(api(energy_above_hull_max=0.025, hull=hull, _per_page=1000)) == near
+
+
+def test_pages_concatenate_to_the_unpaged_result(api):
+    whole = api(_per_page=1000, _sort_fields="-energy_above_hull").json()
+    pages, page = [], 1
+    while True:
+        body = api(_per_page=7, _page=page, _sort_fields="-energy_above_hull").json()
+        assert body["meta"]["total_doc"] == whole["meta"]["total_doc"]
+        if not body["data"]:
+            break
+        pages += body["data"]
+        page += 1
+    assert [d["material_id"] for d in pages] == [d["material_id"] for d in whole["data"]]
+    values = [d["energy_above_hull"] for d in whole["data"] if d["energy_above_hull"] is not None]
+    assert values == sorted(values, reverse=True)
+
+
+def test_fields_are_chosen_with_underscore_fields(api):
+    body = api(_fields="material_id,license,energy_above_hull", _per_page=3).json()
+    assert all(set(d) == {"material_id", "license", "energy_above_hull"} for d in body["data"])
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        ({"formula": "Xx2O"}, "formula", "unknown element(s) Xx"),
+        ({"formula": "Li2O)"}, "formula", "malformed formula"),
+        ({"chemsys": "Li--O"}, "chemsys", "malformed chemical system"),
+        ({"elements": "Li,Qq"}, "elements", "unknown element 'Qq'"),
+        ({"density_min": "abc"}, "density_min", "not a number"),
+        ({"band_gap_max": "nan"}, "band_gap_max", "not a finite number"),
+        ({"nsites_min": "10", "nsites_max": "2"}, "nsites_min", "above nsites_max"),
+        ({"_per_page": "5000"}, "_per_page", "between 1 and 1000"),
+        ({"_page": "0"}, "_page", "pages start at 1"),
+        ({"_sort_fields": "structure"}, "_sort_fields", "cannot sort by 'structure'"),
+        ({"_fields": "secret"}, "_fields", "unknown field 'secret'"),
+        ({"hull": "oqmd"}, "hull", "unknown hull set"),
+        ({"crystal_system": "cubicle"}, "crystal_system", "unknown crystal system"),
+        ({"spacegroup_number": "231"}, "spacegroup_number", "1 to 230"),
+        ({"is_stable": "maybe"}, "is_stable", "not true or false"),
+        ({"license": "GPL"}, "license", "unknown licence"),
+        ({"formula": "Li" * 40}, "formula", "longer than 60 characters"),
+        ({"energy_above_hul_max": "0.1"}, "energy_above_hul_max", "unknown parameter"),
+    ],
+)
+def test_every_bad_parameter_gets_a_400_naming_it(api, params, param, message):
+    response = api(**params)
+    assert response.status_code == 400
+    assert message in response.json()[param]
+
+
+def test_one_material_has_its_structure_energies_and_both_stabilities(client, api):
+    material = Material.objects.filter(source="gnome").first()
+    body = client.get(f"/api/v1/materials/{material.material_id}/").json()
+    [doc] = body["data"]
+    assert doc["license"] == "CC-BY-NC-4.0" and "Merchant" in doc["citation"]
+    assert set(doc["stability"]) == {"all", "mp"}
+    assert doc["calculations"][0]["method"] == "GNoME PBE/PBE+U (MP2020)"
+    assert len(doc["structure"]["sites"]) == material.nsites
+    assert client.get("/api/v1/materials/no-such-id/").status_code == 404
