@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -81,3 +82,70 @@ class MaterialDetail(APIView):
             published=material.extra.get("published", {}),
         )
         return Response({"data": [doc], "meta": {"api_version": API_VERSION, "total_doc": 1}})
+
+
+STRUCTURE_FORMATS = {
+    # fmt -> (content type, file extension)
+    "cif": ("chemical/x-cif", "cif"),
+    "cif_symmetrized": ("chemical/x-cif", "cif"),
+    "poscar": ("text/plain", "vasp"),
+    "json": ("application/json", "json"),
+    "extxyz": ("chemical/x-xyz", "extxyz"),
+}
+CELLS = ("input", "primitive", "conventional")
+
+
+class MaterialStructure(APIView):
+    """The structure as a file: CIF, symmetrized CIF, POSCAR, pymatgen JSON or extended XYZ."""
+
+    def get(self, request, material_id: str):
+        fmt = request.query_params.get("fmt", "cif")
+        cell = request.query_params.get("cell", "input")
+        if fmt not in STRUCTURE_FORMATS:
+            raise ValidationError({"fmt": f"unknown format {fmt!r}; one of {', '.join(STRUCTURE_FORMATS)}"})
+        if cell not in CELLS:
+            raise ValidationError({"cell": f"unknown cell {cell!r}; one of {', '.join(CELLS)}"})
+        material = get_object_or_404(Material.objects.only("material_id", "structure", "formula_reduced", "licence"),
+                                     material_id=material_id)
+        structure = material.get_structure()
+        if structure is None:
+            raise ValidationError({"material_id": f"{material_id} has no structure (an energy-only hull phase)"})
+        text = structure_text(structure, fmt, cell)
+        content_type, extension = STRUCTURE_FORMATS[fmt]
+        name = f"{material.material_id}_{material.formula_reduced}_{cell}.{extension}"
+        response = HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Licence"] = material.licence
+        return response
+
+
+def structure_text(structure, fmt: str, cell: str) -> str:
+    """The structure written in ``fmt`` for the chosen ``cell`` (symmetry found with symprec 0.1).
+
+    ``cif_symmetrized`` lists the symmetry operations and the asymmetric unit (pymatgen's CifWriter with
+    symprec), which always describes the conventional standard cell.
+    """
+    import io
+
+    from ase.io import write
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.io.cif import CifWriter
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from .science import SYMPREC
+
+    if cell == "primitive":
+        structure = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_primitive_standard_structure()
+    elif cell == "conventional":
+        structure = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_conventional_standard_structure()
+    if fmt == "cif":
+        return str(CifWriter(structure))
+    if fmt == "cif_symmetrized":
+        return str(CifWriter(structure, symprec=SYMPREC))
+    if fmt == "poscar":
+        return structure.to(fmt="poscar")
+    if fmt == "json":
+        return structure.to(fmt="json")
+    buffer = io.StringIO()
+    write(buffer, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
+    return buffer.getvalue()

@@ -7,4 +7,5 @@ app_name = "materials-api"
 urlpatterns = [
     path("", api.MaterialList.as_view(), name="list"),
     path("<str:material_id>/", api.MaterialDetail.as_view(), name="detail"),
+    path("<str:material_id>/structure", api.MaterialStructure.as_view(), name="structure"),
 ]

@@ -121,3 +121,33 @@ def test_one_material_has_its_structure_energies_and_both_stabilities(client, ap
     assert doc["calculations"][0]["method"] == "GNoME PBE/PBE+U (MP2020)"
     assert len(doc["structure"]["sites"]) == material.nsites
     assert client.get("/api/v1/materials/no-such-id/").status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["cif", "cif_symmetrized", "poscar", "json", "extxyz"])
+@pytest.mark.parametrize("cell", ["input", "primitive", "conventional"])
+def test_every_structure_format_round_trips_through_pymatgen(client, catalogue, fmt, cell):
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from materials.science import parse_structure
+
+    material = Material.objects.filter(source="gnome", nsites__gte=8).first()
+    response = client.get(f"/api/v1/materials/{material.material_id}/structure", {"fmt": fmt, "cell": cell})
+    assert response.status_code == 200
+    assert material.material_id in response["Content-Disposition"]
+    assert response["X-Licence"] == "CC-BY-NC-4.0"
+    parsed = parse_structure(response.content.decode(), {"cif_symmetrized": "cif"}.get(fmt, fmt))
+    original = material.get_structure()
+    assert parsed.composition.reduced_formula == original.composition.reduced_formula
+    assert StructureMatcher().fit(parsed, original)
+    if cell == "input" and fmt != "cif_symmetrized":  # a symmetrized CIF is written in the standard setting
+        assert len(parsed) == len(original)
+        assert parsed.volume == pytest.approx(original.volume, rel=1e-5)
+
+
+def test_structure_requests_name_what_is_wrong(client, catalogue):
+    material = Material.objects.filter(source="gnome").first()
+    url = f"/api/v1/materials/{material.material_id}/structure"
+    assert "unknown format 'pdb'" in client.get(url, {"fmt": "pdb"}).json()["fmt"]
+    assert "unknown cell 'super'" in client.get(url, {"cell": "super"}).json()["cell"]
+    energy_only = Material.objects.filter(source="mp").first()
+    assert "no structure" in client.get(f"/api/v1/materials/{energy_only.material_id}/structure").json()["material_id"]
