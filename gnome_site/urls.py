@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
 from materials import views as material_views
 
 admin.site.site_header = "GNoME Explorer administration"
@@ -12,4 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/hull/", include("hullapi.urls")),
     path("api/v1/materials/", include("materials.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

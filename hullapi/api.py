@@ -6,6 +6,8 @@ import math
 
 from django.core.cache import cache
 from pymatgen.core import Composition, Element
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,6 +69,7 @@ def _cached_per_version(kind: str, hull: str, elements: list[str], build) -> Res
 class HullDetail(APIView):
     """Every phase of a chemical system (and its subsystems) against a hull set, with the plot data."""
 
+    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, chemsys: str):
         elements = parse_chemsys(chemsys)
         return _cached_per_version("hull-detail", _hull_param(request), elements, self.build)
@@ -127,6 +130,7 @@ class HullDetail(APIView):
 class HullFigure(APIView):
     """The phase diagram as a plotly figure (JSON), for binaries, ternaries and quaternaries."""
 
+    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, chemsys: str):
         elements = parse_chemsys(chemsys)
         if len(elements) < 2 or len(elements) > FIGURE_MAX_ELEMENTS:
@@ -161,6 +165,7 @@ def phase_diagram_figure(system: str, hull: str) -> dict:
 class StabilityQuery(APIView):
     """POST hypothetical entries (formula + energy) -> formation energy, energy above hull, decomposition."""
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         body = request.data
         if not isinstance(body, dict):

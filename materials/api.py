@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +31,11 @@ def _parse(params) -> catalogue_query.MaterialQuery:
 class MaterialList(APIView):
     """Search the catalogue with Materials Project parameter names; ``{data, meta: {total_doc, ...}}``."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter(n, t, description=d) for n, t, d in catalogue_query.openapi_parameters()],
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="materials_search",
+    )
     def get(self, request):
         query = _parse(request.query_params)
         qs = query.queryset()
@@ -53,6 +60,7 @@ class MaterialList(APIView):
 class MaterialDetail(APIView):
     """One material: every field, its structure, its energy records and its stability on both hulls."""
 
+    @extend_schema(operation_id="material_retrieve", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, material_id: str):
         material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities"), material_id=material_id)
         params = request.query_params.copy()
@@ -98,6 +106,10 @@ CELLS = ("input", "primitive", "conventional")
 class MaterialStructure(APIView):
     """The structure as a file: CIF, symmetrized CIF, POSCAR, pymatgen JSON or extended XYZ."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("fmt", str, enum=list(STRUCTURE_FORMATS)), OpenApiParameter("cell", str, enum=list(CELLS))],
+        responses={(200, "chemical/x-cif"): OpenApiTypes.STR},
+    )
     def get(self, request, material_id: str):
         fmt = request.query_params.get("fmt", "cif")
         cell = request.query_params.get("cell", "input")

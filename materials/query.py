@@ -308,3 +308,29 @@ def value_paths(fields: tuple[str, ...]) -> list[str]:
     if "energy_per_atom_corrected" in fields:
         paths |= {"energy_corrected_ev", "nsites"}
     return sorted(paths)
+
+
+def openapi_parameters() -> list[tuple[str, type, str]]:
+    """(name, type, description) of every search parameter, for the OpenAPI schema."""
+    params = [
+        ("formula", str, "Reduced formula (Fe2O3), anonymous formula (ABC3); comma list = any of"),
+        ("chemsys", str, "Chemical system (Li-Fe-O) or wildcard (Li-*-O); comma list = any of"),
+        ("elements", str, "Contains all of these elements (Li,O)"),
+        ("exclude_elements", str, "Contains none of these elements"),
+        ("is_stable", bool, "Stable on the chosen hull (at most 5e-5 eV/atom above it)"),
+        ("hull", str, "Hull set of the stability fields: all (default) or mp"),
+        ("spacegroup_number", str, "Space group numbers, comma list"),
+        ("spacegroup_symbol", str, "Space group symbols, comma list"),
+        ("crystal_system", str, f"One of {', '.join(CRYSTAL_SYSTEMS)}; comma list"),
+        ("source", str, f"One of {', '.join(Source.values)}; comma list"),
+        ("license", str, "BY, BY-NC or All"),
+        ("material_ids", str, "Comma list of ids"),
+        ("_fields", str, f"Comma list of fields; default {','.join(DEFAULT_FIELDS)}"),
+        ("_all_fields", bool, "Every field"),
+        ("_sort_fields", str, f"One of {', '.join(SORTABLE)}; prefix - for descending"),
+        ("_page", int, "Page, from 1"),
+        ("_per_page", int, f"Results per page, at most {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})"),
+    ]
+    for name, (_, kind) in NUMERIC_FIELDS.items():
+        params += [(f"{name}_min", kind, f"Minimum {name} (inclusive)"), (f"{name}_max", kind, f"Maximum {name} (inclusive)")]
+    return params

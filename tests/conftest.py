@@ -15,6 +15,15 @@ from django.conf import settings
 from django.core.management import call_command
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (throttle counters, cached hull responses)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Path(settings.GNOME_DATA_DIR)
