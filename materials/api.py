@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import export
 from . import query as catalogue_query
 from .models import Material
 
@@ -161,3 +162,34 @@ def structure_text(structure, fmt: str, cell: str) -> str:
     buffer = io.StringIO()
     write(buffer, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
     return buffer.getvalue()
+
+
+class MaterialExport(APIView):
+    """Every material matching the search parameters, streamed as JSON lines or CSV (no paging)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("fmt", str, enum=["jsonl", "csv"]),
+                    OpenApiParameter("include_structure", bool, description="jsonl only")]
+        + [OpenApiParameter(n, t, description=d) for n, t, d in catalogue_query.openapi_parameters()
+           if n not in {"_page", "_per_page"}],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        params = request.query_params.copy()
+        fmt = params.pop("fmt", ["jsonl"])[-1]
+        with_structure = params.pop("include_structure", ["false"])[-1].lower() == "true"
+        if fmt not in {"jsonl", "csv"}:
+            raise ValidationError({"fmt": f"unknown export format {fmt!r}; jsonl or csv"})
+        if with_structure and fmt != "jsonl":
+            raise ValidationError({"include_structure": "structures are exported in jsonl only"})
+        for name in ("_page", "_per_page"):
+            if name in params:
+                raise ValidationError({name: "an export has no pages; it streams every match"})
+        query = _parse(params)
+        if fmt == "jsonl":
+            response = StreamingHttpResponse(export.jsonl_lines(query, with_structure), content_type="application/x-ndjson")
+        else:
+            response = StreamingHttpResponse(export.csv_lines(query), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="gnome-explorer-materials.{fmt}"'
+        response["X-Licence-Note"] = export.LICENCE_NOTE
+        return response

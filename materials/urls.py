@@ -6,6 +6,7 @@ app_name = "materials-api"
 
 urlpatterns = [
     path("", api.MaterialList.as_view(), name="list"),
+    path("export", api.MaterialExport.as_view(), name="export"),
     path("<str:material_id>/", api.MaterialDetail.as_view(), name="detail"),
     path("<str:material_id>/structure", api.MaterialStructure.as_view(), name="structure"),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Structure
 
 from hullapi import services
 from hullapi.models import HullSet, Stability
@@ -151,3 +151,55 @@ def test_structure_requests_name_what_is_wrong(client, catalogue):
     assert "unknown cell 'super'" in client.get(url, {"cell": "super"}).json()["cell"]
     energy_only = Material.objects.filter(source="mp").first()
     assert "no structure" in client.get(f"/api/v1/materials/{energy_only.material_id}/structure").json()["material_id"]
+
+
+def test_the_export_streams_every_match_with_its_licence(client, api):
+    import csv
+    import io
+    import json
+
+    params = {"elements": "Li,O", "_fields": "material_id,energy_above_hull,elements"}
+    expected = ids(api(**params, _per_page=1000))
+    response = client.get("/api/v1/materials/export", {**params, "fmt": "jsonl"})
+    assert response.status_code == 200 and response.streaming
+    docs = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert {d["material_id"] for d in docs} == expected
+    assert all(d["license"] in {"CC-BY-4.0", "CC-BY-NC-4.0"} for d in docs)
+
+    response = client.get("/api/v1/materials/export", {**params, "fmt": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {r["material_id"] for r in rows} == expected
+    assert all(json.loads(r["elements"]) for r in rows)
+
+    with_structures = client.get("/api/v1/materials/export", {"source": "gnome", "include_structure": "true"})
+    first = json.loads(next(iter(with_structures.streaming_content)))
+    with_structures.close()  # as the server does when a client goes away mid-stream
+    assert first["structure"]["sites"]
+
+
+def test_export_parameters_are_checked(client, catalogue):
+    assert "unknown export format" in client.get("/api/v1/materials/export", {"fmt": "xlsx"}).json()["fmt"]
+    assert "no pages" in client.get("/api/v1/materials/export", {"_page": "2"}).json()["_page"]
+    assert "unknown element" in client.get("/api/v1/materials/export", {"elements": "Qq"}).json()["elements"]
+
+
+def test_the_dump_command_writes_every_material_and_its_cif(tmp_path, catalogue):
+    import gzip
+    import io
+    import json
+    import zipfile
+
+    from django.core.management import call_command
+
+    call_command("dump_catalogue", str(tmp_path), param=["elements=Li"], stdout=io.StringIO(), verbosity=0)
+    docs = [json.loads(line) for line in gzip.open(tmp_path / "materials.jsonl.gz", "rt")]
+    expected = {m.material_id for m in Material.objects.all() if "Li" in m.elements}
+    assert {d["material_id"] for d in docs} == expected
+    with zipfile.ZipFile(tmp_path / "cifs.zip") as zf:
+        names = set(zf.namelist())
+        with_structure = {d["material_id"] for d in docs if d["structure"]}
+        assert names == {f"by_id/{i}.cif" for i in with_structure}
+        one = sorted(with_structure)[0]
+        parsed = Structure.from_str(zf.read(f"by_id/{one}.cif").decode(), fmt="cif")
+        assert parsed.composition.reduced_formula == Material.objects.get(material_id=one).formula_reduced
+    assert "CC BY-NC 4.0" in (tmp_path / "LICENCE.txt").read_text()

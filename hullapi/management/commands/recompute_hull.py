@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -23,14 +25,8 @@ class Command(BaseCommand):
         hull_sets = list(HULL_SET_SOURCES) if options["hull"] == "both" else [options["hull"]]
         for hull_set in hull_sets:
             bar = tqdm(desc=f"hull {hull_set}", unit="system", disable=options["verbosity"] == 0, mininterval=1.0)
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh() if done == total else None
-
             try:
-                run = services.recompute(hull_set, options["chemsys"] or None, progress=progress)
+                run = services.recompute(hull_set, options["chemsys"] or None, progress=partial(_advance, bar))
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
             finally:
@@ -40,3 +36,8 @@ class Command(BaseCommand):
                 f"{run.not_placed} not placed, {run.disagreements} disagree with published values "
                 f"by more than 25 meV/atom ({run.seconds:.1f} s)"
             ))
+
+
+def _advance(bar: tqdm, done: int, total: int) -> None:
+    bar.total = total
+    bar.update(done - bar.n)
