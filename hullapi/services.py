@@ -181,6 +181,8 @@ def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
     run.stable = sum(1 for r in out if r["is_stable"])
     run.not_placed = sum(1 for r in out if r["e_above_hull_ev_per_atom"] is None)
     run.disagreements = sum(1 for r in out if r["disagrees"])
+    if len(out) > WRITE_BATCH:
+        bulk.refresh_statistics(Stability)
     _index_cache.clear()
 
 

@@ -154,6 +154,8 @@ def run_import(
         if pending:
             _write(*pending)
         bar.close()
+        if run.inserted + run.updated > batch_size:
+            bulk.refresh_statistics(Material, Calculation)
         run.status = ImportRun.Status.SUCCEEDED
         if spec.announce and changed:
             materials_changed.send(sender=ImportRun, material_ids=sorted(changed), importer=spec.importer)

@@ -1,0 +1,91 @@
+"""Latency of the REST API on a fixed mix of 20 representative queries: p50/p95 per query.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gnome_bench .venv/bin/python benchmarks/api.py [--repeats 20]
+
+Runs in-process through Django's test client (no network: what is measured is the application and the
+database), against a database holding the full sample with both hulls computed (import_gnome,
+import_mp_hull, recompute_hull). Target: p95 under 100 ms for every query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MIX = [
+    ("formula exact", "/api/v1/materials/?formula=LiFePO4"),
+    ("formula list", "/api/v1/materials/?formula=NaCl,LiCoO2,Fe2O3"),
+    ("anonymous formula", "/api/v1/materials/?formula=ABC3&_per_page=100"),
+    ("chemsys exact", "/api/v1/materials/?chemsys=Li-Mn-O"),
+    ("chemsys wildcard", "/api/v1/materials/?chemsys=Li-*-O&_per_page=100"),
+    ("elements", "/api/v1/materials/?elements=Li,O,P&_per_page=100"),
+    ("elements + exclude", "/api/v1/materials/?elements=Li&exclude_elements=Co,Ni,Mn&_per_page=100"),
+    ("stable on mp hull", "/api/v1/materials/?is_stable=true&hull=mp&_per_page=100"),
+    ("e_hull range, sorted", "/api/v1/materials/?energy_above_hull_max=0.025&_sort_fields=-energy_above_hull&_per_page=100"),
+    ("formation energy range", "/api/v1/materials/?formation_energy_per_atom_max=-3&_per_page=100"),
+    ("nsites + nelements", "/api/v1/materials/?nsites_max=10&nelements_min=4&_per_page=100"),
+    ("crystal system + density", "/api/v1/materials/?crystal_system=cubic&density_min=8&_per_page=100"),
+    ("space group", "/api/v1/materials/?spacegroup_number=225&_per_page=100"),
+    ("source + licence", "/api/v1/materials/?source=mp&license=BY&_per_page=100"),
+    ("deep page", "/api/v1/materials/?_page=300&_per_page=100"),
+    ("all fields, 1000 rows", "/api/v1/materials/?_all_fields=true&_per_page=1000"),
+    ("one material", None),  # filled with a real GNoME id
+    ("structure CIF", None),
+    ("hull of a ternary", "/api/v1/hull/Li-Mn-O/?hull=all"),
+    ("stability query", "POST"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gnome_site.settings")
+    os.environ["API_ANON_RATE"] = "1000000/min"
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from materials.models import Material
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    material = Material.objects.filter(source="gnome", nsites__gte=20).order_by("material_id").first()
+    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}, "
+          f"{Material.objects.count()} materials; {args.repeats} repeats after one warm-up")
+    worst = 0.0
+    for label, url in MIX:
+        if label == "one material":
+            url = f"/api/v1/materials/{material.material_id}/"
+        elif label == "structure CIF":
+            url = f"/api/v1/materials/{material.material_id}/structure?fmt=cif"
+        times = []
+        for i in range(args.repeats + 1):
+            start = time.perf_counter()
+            if url == "POST":
+                response = client.post("/api/v1/hull/stability/", {"entries": [
+                    {"formula": "LiMnO2", "energy_ev_per_atom": -6.5}, {"formula": "Li3PO4", "energy_ev_per_atom": -6.8}]},
+                    content_type="application/json")
+            else:
+                response = client.get(url)
+            elapsed = time.perf_counter() - start
+            assert response.status_code == 200, (label, response.status_code, response.content[:200])
+            if i:
+                times.append(elapsed * 1e3)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        worst = max(worst, p95)
+        print(f"  {label:26s} p50 {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms")
+    print(f"worst p95: {worst:.1f} ms (target < 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
