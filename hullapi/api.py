@@ -104,10 +104,9 @@ class HullDetail(APIView):
                 "note": r.note,
                 "fractions": [round(comp.get_atomic_fraction(Element(e)), 10) for e in elements],
             })
+        member_systems = {r.material.chemsys for r in rows if r.is_member}
         missing_binaries = [
-            f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i + 1:]
-            if not any(e["is_member"] and set(Composition(e["formula"]).chemical_system.split("-")) == {a, b}
-                       for e in entries)
+            f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i + 1:] if f"{a}-{b}" not in member_systems
         ]
         return {
             "chemsys": system,

@@ -117,11 +117,10 @@ def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
     materials = Material.objects.values_list("pk", "material_id", "source", "formula", "energy_corrected_ev",
                                              "chemsys", "energy_note", "extra")
     if chemsys:
-        member_systems = set(Material.objects.filter(source__in=members).values_list("chemsys", flat=True).distinct())
-        targets = engine.affected_chemsys(chemsys, member_systems)
-        # Non-members are placed against the hull of their own system: any system containing a new one.
+        # Every stored system containing a new one: members' hulls change there, and non-members are
+        # placed against the hull of their own system.
         all_systems = set(Material.objects.values_list("chemsys", flat=True).distinct())
-        targets |= engine.affected_chemsys(chemsys, all_systems)
+        targets = engine.affected_chemsys(chemsys, all_systems)
         materials = materials.filter(chemsys__in=subsystems(targets))
     else:
         targets = None

@@ -48,7 +48,7 @@ def parse_composition(formula: str) -> Composition:
 
 
 def check_elements(comp: Composition) -> None:
-    unknown = sorted(str(sp) for sp in comp if isinstance(sp, DummySpecies) or not Element.is_valid_symbol(_symbol(sp)))
+    unknown = sorted(_symbol(sp) for sp in comp if isinstance(sp, DummySpecies) or not Element.is_valid_symbol(_symbol(sp)))
     if unknown:
         raise RowRejected(f"unknown element {', '.join(unknown)}")
 

@@ -86,7 +86,7 @@ def test_bad_snapshot_rows_are_rejected_with_reasons(tmp_path, mp_rows):
     ]
     run = run_import(write_csv(tmp_path / "bad.csv", rows, list(good.keys())))
     reasons = {i["id"]: i["reason"] for i in run.issues if i["level"] == "rejected"}
-    assert "unknown element" in reasons["mp-bad-1"] or "unparsable formula" in reasons["mp-bad-1"]
+    assert reasons["mp-bad-1"] == "unknown element Xx"
     assert "no energy" in reasons["mp-bad-2"]
     assert "NSites 7 does not match" in reasons["mp-bad-3"]
     assert "below -8.0 eV/atom" in reasons["mp-bad-4"]
