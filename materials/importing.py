@@ -34,7 +34,8 @@ BATCH_SIZE = 2000
 
 MATERIAL_UPDATE_FIELDS = [
     "source", "licence", "structure", "formula", "formula_reduced", "formula_anonymous", "chemsys",
-    "elements", "nelements", "nsites", "volume_a3", "density_g_cm3", "spacegroup_number",
+    "elements", "nelements", "nsites", "elements_mask_low", "elements_mask_high", "chemical_formula_reduced",
+    "chemical_formula_anonymous", "volume_a3", "density_g_cm3", "spacegroup_number",
     "spacegroup_symbol", "crystal_system", "point_group", "band_gap_ev", "dimensionality",
     "e_form_ev_per_atom", "energy_corrected_ev", "energy_method", "energy_note", "dataset",
     "dataset_version", "extra", "row_hash", "import_run", "updated_at",

@@ -103,6 +103,14 @@ class Material(models.Model):
     elements = JSONField(help_text="Sorted element symbols.")
     nelements = models.PositiveSmallIntegerField(db_index=True)
     nsites = models.PositiveIntegerField(db_index=True)
+    elements_mask_low = models.BigIntegerField(default=0, help_text="Bit mask of the elements with Z 1-63.")
+    elements_mask_high = models.BigIntegerField(default=0, help_text="Bit mask of the elements with Z 64-118.")
+    chemical_formula_reduced = models.CharField(
+        max_length=120, blank=True, db_index=True, help_text="OPTIMADE reduced formula, elements alphabetical ('FeLiO4P')."
+    )
+    chemical_formula_anonymous = models.CharField(
+        max_length=60, blank=True, db_index=True, help_text="OPTIMADE anonymous formula, largest amount first ('A4BCD')."
+    )
 
     volume_a3 = models.FloatField(null=True, blank=True)
     density_g_cm3 = models.FloatField(null=True, blank=True, db_index=True)

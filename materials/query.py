@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db.models.lookups import Exact
 from pymatgen.core import Composition, Element
 
 from .models import Licence, Material, Source
+from .science import element_mask
 
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 100
@@ -138,9 +140,43 @@ def _element(param: str, symbol: str) -> str:
     return symbol
 
 
+NOTHING = Q(pk__in=[])
+
+
+def _mask_test(symbols, test: str) -> Q:
+    low, high = element_mask(symbols)
+    lo, hi = F("elements_mask_low"), F("elements_mask_high")
+    if test == "all":
+        return Q(Exact(lo.bitand(low), low)) & Q(Exact(hi.bitand(high), high))
+    if test == "none":
+        return Q(Exact(lo.bitand(low), 0)) & Q(Exact(hi.bitand(high), 0))
+    # only: no element outside the set (bits are 0..62, so ~mask within 63 bits never touches the sign)
+    full = (1 << 63) - 1
+    return Q(Exact(lo.bitand(full & ~low), 0)) & Q(Exact(hi.bitand(full & ~high), 0))
+
+
+def elements_all(symbols) -> Q:
+    """Materials containing every one of ``symbols`` (valid element symbols)."""
+    return _mask_test(symbols, "all") if symbols else Q()
+
+
+def elements_any(symbols) -> Q:
+    """Materials containing at least one of ``symbols``."""
+    return ~_mask_test(symbols, "none") if symbols else NOTHING
+
+
+def elements_none(symbols) -> Q:
+    """Materials containing none of ``symbols``."""
+    return _mask_test(symbols, "none") if symbols else Q()
+
+
+def elements_only(symbols) -> Q:
+    """Materials made of ``symbols`` only (any subset of them)."""
+    return _mask_test(symbols, "only")
+
+
 def _contains_element(symbol: str) -> Q:
-    # chemsys is "A-B-C" with sorted symbols; the symbol is validated, so the pattern is fixed text.
-    return Q(chemsys__regex=rf"(^|-){symbol}(-|$)")
+    return elements_all([symbol])
 
 
 def _number(param: str, raw: str, kind: type):
@@ -159,7 +195,7 @@ def _formula_q(param: str, formula: str) -> Q:
         raise QueryError(param, f"malformed formula {formula!r}")
     symbols = [symbol for symbol, _ in tokens]
     if "*" in symbols:
-        raise QueryError(param, "wildcard formulas are not supported yet; use chemsys=Li-*-O")
+        return _wildcard_formula_q(param, formula, tokens)
     if all(Element.is_valid_symbol(s) for s in symbols):
         return Q(formula_reduced=Composition(formula).reduced_formula)
     if all(len(s) == 1 for s in symbols):  # anonymous, e.g. ABC3: map letters to stand-in elements
@@ -171,6 +207,42 @@ def _formula_q(param: str, formula: str) -> Q:
         return Q(formula_anonymous=comp.anonymized_formula)
     unknown = sorted({s for s in symbols if not Element.is_valid_symbol(s)})
     raise QueryError(param, f"unknown element(s) {', '.join(unknown)} in {formula!r}")
+
+
+def _wildcard_formula_q(param: str, formula: str, tokens: list[tuple[str, str]]) -> Q:
+    """``Si*O3``: each ``*`` is one element not named elsewhere in the formula, as on the Materials Project.
+
+    Candidates share the anonymous formula and contain the named elements; the named elements' amounts in
+    the reduced formula are then checked exactly, so the query returns the ids of true matches only.
+    """
+    named: dict[str, float] = {}
+    wild: list[float] = []
+    for symbol, amount in tokens:
+        n = float(amount) if amount else 1.0
+        if n <= 0:
+            raise QueryError(param, f"malformed formula {formula!r}")
+        if symbol == "*":
+            wild.append(n)
+        elif Element.is_valid_symbol(symbol):
+            if symbol in named:
+                raise QueryError(param, f"{symbol} appears twice in {formula!r}")
+            named[symbol] = n
+        else:
+            raise QueryError(param, f"unknown element {symbol!r} in {formula!r}")
+    if not named:
+        raise QueryError(param, f"{formula!r} names no element; use an anonymous formula such as AB2")
+    # stand-ins: elements not named, so that the anonymous formula and the reduction come out right
+    stand_ins = [el.symbol for el in Element if el.symbol not in named][: len(wild)]
+    comp = Composition({**named, **dict(zip(stand_ins, wild, strict=True))})
+    reduced = comp.reduced_composition
+    factor = comp.num_atoms / reduced.num_atoms
+    want = {el: n / factor for el, n in named.items()}
+    candidates = Material.objects.filter(
+        elements_all(list(named)), formula_anonymous=comp.anonymized_formula, nelements=len(comp)
+    ).values_list("pk", "formula_reduced")
+    ids = [pk for pk, reduced_formula in candidates
+           if all(abs(Composition(reduced_formula)[el] - n) < 1e-6 for el, n in want.items())]
+    return Q(pk__in=ids)
 
 
 def _chemsys_q(param: str, chemsys: str) -> Q:
@@ -191,7 +263,7 @@ def parse(params: Mapping) -> MaterialQuery:
     query = MaterialQuery()
     known = {"formula", "chemsys", "elements", "exclude_elements", "is_stable", "hull", "spacegroup_number",
              "spacegroup_symbol", "crystal_system", "source", "license", "material_ids", "_fields", "_all_fields",
-             "_sort_fields", "_page", "_per_page", "fmt"}
+             "_sort_fields", "_page", "_per_page", "has_structure"}
     known |= {f"{name}_{bound}" for name in NUMERIC_FIELDS for bound in ("min", "max")}
     for name in params:
         if name not in known:
@@ -204,6 +276,8 @@ def parse(params: Mapping) -> MaterialQuery:
     query.hull = hull
 
     if (formulas := _items(params, "formula")) is not None:
+        if len(formulas) > 1 and any("*" in f for f in formulas):
+            raise QueryError("formula", "a wildcard formula cannot be combined with others in a list")
         any_of = Q()
         for formula in formulas:
             any_of |= _formula_q("formula", formula)
@@ -235,6 +309,10 @@ def parse(params: Mapping) -> MaterialQuery:
         if stable.lower() not in {"true", "false"}:
             raise QueryError("is_stable", f"{stable!r} is not true or false")
         q &= Q(stab__is_stable=stable.lower() == "true")
+    if (has := _one(params, "has_structure")) is not None:
+        if has.lower() not in {"true", "false"}:
+            raise QueryError("has_structure", f"{has!r} is not true or false")
+        q &= Q(structure__isnull=has.lower() == "false")
     if (numbers := _items(params, "spacegroup_number")) is not None:
         values = [_number("spacegroup_number", n, int) for n in numbers]
         if any(not 1 <= v <= 230 for v in values):
@@ -313,10 +391,12 @@ def value_paths(fields: tuple[str, ...]) -> list[str]:
 def openapi_parameters() -> list[tuple[str, type, str]]:
     """(name, type, description) of every search parameter, for the OpenAPI schema."""
     params = [
-        ("formula", str, "Reduced formula (Fe2O3), anonymous formula (ABC3); comma list = any of"),
+        ("formula", str, "Reduced formula (Fe2O3), anonymous formula (ABC3) or one wildcard formula (Si*O3: "
+                         "each * is one other element); comma list = any of"),
         ("chemsys", str, "Chemical system (Li-Fe-O) or wildcard (Li-*-O); comma list = any of"),
         ("elements", str, "Contains all of these elements (Li,O)"),
         ("exclude_elements", str, "Contains none of these elements"),
+        ("has_structure", bool, "Has a crystal structure (false: energy-only hull phases)"),
         ("is_stable", bool, "Stable on the chosen hull (at most 5e-5 eV/atom above it)"),
         ("hull", str, "Hull set of the stability fields: all (default) or mp"),
         ("spacegroup_number", str, "Space group numbers, comma list"),

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from pymatgen.core import Composition, Element, Structure
-from scipy.constants import physical_constants
 from pymatgen.core.periodic_table import DummySpecies
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from scipy.constants import physical_constants
 
 SYMPREC = 0.1  # Å, as the Materials Project
 MIN_SITE_DISTANCE_A = 0.5  # closer than this, two sites overlap
@@ -169,8 +169,40 @@ def check_structure(structure: Structure) -> None:
         raise RowRejected("lattice vector shorter than the minimum site distance")
 
 
+# Element sets as two bit masks (Z 1-63 in the first, Z 64-118 in the second; the sign bit is never used),
+# so that "contains all / any / only these elements" is one integer test on any database (no regex).
+MASK_BITS = 63
+
+
+def element_mask(symbols: Iterable[str]) -> tuple[int, int]:
+    """(low, high) bit masks of a set of element symbols; raises ValueError for an unknown symbol."""
+    low = high = 0
+    for symbol in symbols:
+        if not Element.is_valid_symbol(symbol):
+            raise ValueError(f"unknown element {symbol!r}")
+        z = Element(symbol).Z
+        if z <= MASK_BITS:
+            low |= 1 << (z - 1)
+        else:
+            high |= 1 << (z - 1 - MASK_BITS)
+    return low, high
+
+
+def optimade_formulas(comp: Composition) -> tuple[str, str]:
+    """OPTIMADE's reduced formula (elements alphabetical: 'FeLiO4P') and anonymous one ('A4BCD')."""
+    from optimade.models.utils import anonymize_formula, reduce_formula
+
+    amounts = comp.get_el_amt_dict()
+    if any(abs(n - round(n)) > 1e-6 for n in amounts.values()):
+        raise RowRejected(f"non-integer amounts in {comp.formula!r}")
+    cell = "".join(f"{el}{round(n)}" for el, n in sorted(amounts.items()))
+    return reduce_formula(cell), anonymize_formula(cell)
+
+
 def composition_fields(comp: Composition) -> dict:
     elements = sorted(el.symbol for el in comp.elements)
+    mask_low, mask_high = element_mask(elements)
+    reduced, anonymous = optimade_formulas(comp)
     return {
         "formula": comp.formula,
         "formula_reduced": comp.reduced_formula,
@@ -179,6 +211,10 @@ def composition_fields(comp: Composition) -> dict:
         "elements": elements,
         "nelements": len(elements),
         "nsites": int(round(comp.num_atoms)),
+        "elements_mask_low": mask_low,
+        "elements_mask_high": mask_high,
+        "chemical_formula_reduced": reduced,
+        "chemical_formula_anonymous": anonymous,
     }
 
 

@@ -82,10 +82,15 @@ def system_rows(data_dir, mp_rows) -> tuple[list[dict], list[dict]]:
     return mp, gnome
 
 
+def load_rows(tmp_path: Path, mp: list[dict], gnome: list[dict], mp_fieldnames: list[str]) -> None:
+    """Import snapshot rows and sample rows with the real importers, quietly, in this process."""
+    quiet = {"stdout": io.StringIO(), "stderr": io.StringIO(), "verbosity": 0, "workers": 1}
+    call_command("import_mp_hull", str(write_csv(tmp_path / "mp.csv", mp, mp_fieldnames)), **quiet)
+    call_command("import_gnome", str(write_jsonl(tmp_path / "g.jsonl.gz", gnome)), **quiet)
+
+
 @pytest.fixture
 def catalogue(tmp_path, system_rows, mp_rows, db):
     mp, gnome = system_rows
-    quiet = {"stdout": io.StringIO(), "stderr": io.StringIO(), "verbosity": 0, "workers": 1}
-    call_command("import_mp_hull", str(write_csv(tmp_path / "mp.csv", mp, list(mp_rows[0]))), **quiet)
-    call_command("import_gnome", str(write_jsonl(tmp_path / "g.jsonl.gz", gnome)), **quiet)
+    load_rows(tmp_path, mp, gnome, list(mp_rows[0]))
     return mp, gnome

@@ -34,6 +34,26 @@ def test_an_anonymous_formula_matches_every_material_of_that_shape(api):
     assert expected and ids(api(formula="ABC4", _per_page=1000)) == expected
 
 
+@pytest.mark.parametrize(("formula", "named"), [("Li*O2", {"Li": 1, "O": 2}), ("Fe*PO4", {"Fe": 1, "P": 1, "O": 4}),
+                                               ("Li2*2O4", {"Li": 1, "O": 2})])
+def test_a_wildcard_formula_matches_one_other_element_per_star(api, formula, named):
+    expected = set()
+    for m in Material.objects.all():
+        reduced = Composition(m.formula).reduced_composition
+        amounts = {el.symbol: n for el, n in reduced.items()}
+        others = [n for el, n in amounts.items() if el not in named]
+        if all(amounts.get(el) == n for el, n in named.items()) and others == [1.0]:
+            expected.add(m.material_id)
+    assert expected and ids(api(formula=formula, _per_page=1000)) == expected
+
+
+def test_has_structure_separates_crystals_from_energy_only_hull_phases(api):
+    crystals = ids(api(has_structure="true", _per_page=1000))
+    phases = ids(api(has_structure="false", _per_page=1000))
+    assert crystals == set(Material.objects.filter(source="gnome").values_list("material_id", flat=True))
+    assert phases == set(Material.objects.filter(source="mp").values_list("material_id", flat=True))
+
+
 def test_chemsys_is_exact_and_a_wildcard_fixes_the_number_of_elements(api):
     exact = set(Material.objects.filter(chemsys="Li-Mn-O").values_list("material_id", flat=True))
     assert ids(api(chemsys="O-Mn-Li", _per_page=1000)) == exact
@@ -88,6 +108,9 @@ def test_fields_are_chosen_with_underscore_fields(api):
     [
         ({"formula": "Xx2O"}, "formula", "unknown element(s) Xx"),
         ({"formula": "Li2O)"}, "formula", "malformed formula"),
+        ({"formula": "Li*O2,NaCl"}, "formula", "cannot be combined"),
+        ({"formula": "**"}, "formula", "names no element"),
+        ({"has_structure": "perhaps"}, "has_structure", "not true or false"),
         ({"chemsys": "Li--O"}, "chemsys", "malformed chemical system"),
         ({"elements": "Li,Qq"}, "elements", "unknown element 'Qq'"),
         ({"density_min": "abc"}, "density_min", "not a number"),
