@@ -1,18 +1,23 @@
-"""``/optimade/``: the unversioned ``versions`` and the v1 API (also under /v1.2 and /v1.2.0)."""
+"""``/optimade/``: the unversioned ``versions`` and the v1 API (also under /v1.2 and /v1.2.0, and with a
+trailing slash; those aliases stay out of the OpenAPI schema)."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from . import views
 
-V1 = r"v1(?:\.2(?:\.0)?)?"
+ENDPOINTS = [
+    ("info", r"info", views.Info, "optimade-info"),
+    ("info/structures", r"info/structures", views.StructuresInfo, "optimade-info-structures"),
+    ("links", r"links", views.Links, "optimade-links"),
+    ("structures", r"structures", views.Structures, "optimade-structures"),
+    ("structures/<str:entry_id>", r"structures/(?P<entry_id>[^/]+)", views.Structure, "optimade-structure"),
+]
 
-urlpatterns = [
-    re_path(r"^versions/?$", views.versions, name="optimade-versions"),
-    re_path(rf"^{V1}/info/?$", views.Info.as_view(), name="optimade-info"),
-    re_path(rf"^{V1}/info/structures/?$", views.StructuresInfo.as_view(), name="optimade-info-structures"),
-    re_path(rf"^{V1}/links/?$", views.Links.as_view(), name="optimade-links"),
-    re_path(rf"^{V1}/structures/?$", views.Structures.as_view(), name="optimade-structures"),
-    re_path(rf"^{V1}/structures/(?P<entry_id>[^/]+)/?$", views.Structure.as_view(), name="optimade-structure"),
-    re_path(rf"^{V1}(?:/(?P<rest>.*))?$", views.not_found),
+urlpatterns = [path("versions", views.versions, name="optimade-versions")]
+urlpatterns += [path(f"v1/{route}", view.as_view(), name=name) for route, _, view, name in ENDPOINTS]
+urlpatterns += [re_path(rf"^v1(?:\.2(?:\.0)?)?/{regex}/?$", view.as_view(schema=None)) for _, regex, view, _ in ENDPOINTS]
+urlpatterns += [
+    re_path(r"^versions/$", views.versions),
+    re_path(r"^v1(?:\.2(?:\.0)?)?(?:/(?P<rest>.*))?$", views.not_found),
     re_path(r"^(?P<version>v[^/]*)(?:/(?P<rest>.*))?$", views.unsupported_version),
 ]

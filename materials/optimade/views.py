@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -136,9 +138,21 @@ def unsupported_version(request, version: str, rest: str = ""):
     return response
 
 
+OBJECT = {200: OpenApiTypes.OBJECT}
+ENTRY_PARAMETERS = [
+    OpenApiParameter("filter", str, description='OPTIMADE filter, e.g. elements HAS ALL "Li","O" AND nelements=3 '
+                                                "or _gnx_energy_above_hull < 0.025"),
+    OpenApiParameter("page_limit", int, description=f"Entries per page (default {DEFAULT_PAGE_LIMIT}, at most {MAX_PAGE_LIMIT})"),
+    OpenApiParameter("page_offset", int, description="Entries to skip"),
+    OpenApiParameter("sort", str, description="Comma list of sortable properties; - for descending"),
+    OpenApiParameter("response_fields", str, description="Comma list of properties to return (id and type always)"),
+]
+
+
 class Info(OptimadeView):
     """``/optimade/v1/info``: what this database serves."""
 
+    @extend_schema(operation_id="optimade_info", responses=OBJECT, tags=["optimade"])
     def get(self, request):
         base = _base_url(request)
         return Response({
@@ -163,6 +177,7 @@ class Info(OptimadeView):
 class StructuresInfo(OptimadeView):
     """``/optimade/v1/info/structures``: the properties of a structure entry."""
 
+    @extend_schema(operation_id="optimade_info_structures", responses=OBJECT, tags=["optimade"])
     def get(self, request):
         return Response({
             "data": {
@@ -181,6 +196,7 @@ class StructuresInfo(OptimadeView):
 class Links(OptimadeView):
     """``/optimade/v1/links``: no child databases, no index: an empty list."""
 
+    @extend_schema(operation_id="optimade_links", responses=OBJECT, tags=["optimade"])
     def get(self, request):
         return Response({"data": [], "meta": _meta(request, returned=0, available=0)})
 
@@ -234,6 +250,7 @@ def _structures(request, q):
 class Structures(OptimadeView):
     """``/optimade/v1/structures``: filter, sort, page (page_limit + page_offset), response_fields."""
 
+    @extend_schema(operation_id="optimade_structures", parameters=ENTRY_PARAMETERS, responses=OBJECT, tags=["optimade"])
     def get(self, request):
         warnings = self.check_params(request, set())
         found: list[str] = []
@@ -275,6 +292,8 @@ class Structures(OptimadeView):
 class Structure(OptimadeView):
     """``/optimade/v1/structures/{id}``."""
 
+    @extend_schema(operation_id="optimade_structure", parameters=ENTRY_PARAMETERS[-1:], responses=OBJECT,
+                   tags=["optimade"])
     def get(self, request, entry_id: str):
         warnings = self.check_params(request, set())
         fields = _response_fields(request, warnings)

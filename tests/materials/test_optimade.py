@@ -232,6 +232,8 @@ ERRORS = [
     ("structures", {"filter": 'elements:species_at_sites HAS "Li":"Li"'}, 501, "correlated HAS"),
     ("structures", {"filter": "elements HAS < 3"}, 501, "operators inside HAS"),
     ("structures", {"filter": "nsites = nelements"}, 501, "two properties"),
+    ("structures", {"filter": "_gnx_is_stable = TRUE"}, 501, "_gnx_energy_above_hull <= 0.00005"),
+    ("structures", {"filter": "(chemical_formula_anonymous='A2B')"}, 400, "does not parse"),
     ("structures", {"page_limit": "1001"}, 403, "above the maximum of 1000"),
     ("structures", {"page_limit": "ten"}, 400, "not an integer"),
     ("structures", {"sort": "species"}, 400, "cannot sort by 'species'"),
@@ -261,6 +263,9 @@ def test_versions_unsupported_versions_and_cors(client, served):
         response = client.get(url, HTTP_ORIGIN="https://optimade.science")
         assert response["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Origin" not in client.get("/admin/login/", HTTP_ORIGIN="https://x.org")
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    assert {"/optimade/v1/structures", "/optimade/v1/structures/{entry_id}", "/optimade/v1/info"} <= set(schema["paths"])
+    assert "/optimade/v1.2/structures" not in str(schema["paths"])
 
 
 def test_the_filter_translator_never_puts_values_into_sql(served):
