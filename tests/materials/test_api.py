@@ -74,6 +74,46 @@ def test_ranges_use_the_stored_values_inclusively(api):
     assert expected and got == expected
 
 
+def _sg(m, *numbers):
+    return m.spacegroup_number in numbers
+
+
+PARAMETER_CASES = [
+    ({"nelements_min": 3, "nelements_max": 3}, lambda m: m.nelements == 3),
+    ({"volume_min": 50, "volume_max": 5000}, lambda m: m.volume_a3 is not None and 50 <= m.volume_a3 <= 5000),
+    ({"density_min": 4.5}, lambda m: m.density_g_cm3 is not None and m.density_g_cm3 >= 4.5),
+    ({"band_gap_min": 0}, lambda m: m.band_gap_ev is not None),
+    ({"spacegroup_number": "62,14"}, lambda m: _sg(m, 62, 14)),
+    ({"spacegroup_symbol": "Pnma"}, lambda m: m.spacegroup_symbol == "Pnma"),
+    ({"crystal_system": "Orthorhombic,cubic"}, lambda m: m.crystal_system in ("orthorhombic", "cubic")),
+    ({"source": "gnome"}, lambda m: m.source == "gnome"),
+    ({"license": "BY"}, lambda m: m.licence == "CC-BY-4.0"),
+    ({"license": "BY-NC"}, lambda m: m.licence == "CC-BY-NC-4.0"),
+    ({"license": "All"}, lambda m: True),
+]
+
+
+@pytest.mark.parametrize(("params", "predicate"), PARAMETER_CASES, ids=[str(p) for p, _ in PARAMETER_CASES])
+def test_each_parameter_selects_exactly_what_it_says(client, catalogue, params, predicate):
+    expected = {m.material_id for m in Material.objects.all() if predicate(m)}
+    got = ids(client.get("/api/v1/materials/", {**params, "_per_page": 1000}))
+    assert got == expected
+    if "band_gap_min" not in params:  # no band gaps in the data: that filter must return nothing
+        assert expected
+
+
+def test_material_ids_and_sorting(api):
+    chosen = sorted(Material.objects.values_list("material_id", flat=True))[3:9]
+    assert ids(api(material_ids=",".join(chosen))) == set(chosen)
+    for name, attribute in [("nsites", "nsites"), ("density", "density_g_cm3"),
+                            ("formation_energy_per_atom", "e_form_ev_per_atom")]:
+        body = api(_sort_fields=f"-{name}", _fields=f"material_id,{name}", _per_page=1000).json()
+        values = [d[name] for d in body["data"] if d[name] is not None]
+        assert values == sorted(values, reverse=True)
+        stored = [getattr(m, attribute) for m in Material.objects.all() if getattr(m, attribute) is not None]
+        assert values[0] == max(stored)
+
+
 def test_stability_filters_follow_the_chosen_hull(api):
     for hull in (HullSet.ALL, HullSet.MP):
         stable = set(Stability.objects.filter(hull_set=hull, is_stable=True).values_list("material__material_id", flat=True))
