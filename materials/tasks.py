@@ -13,3 +13,11 @@ def import_dataset(command: str, *args: str, **options) -> str:
         raise ValueError(f"unknown importer {command!r}")
     call_command(command, *args, verbosity=0, **options)
     return command
+
+
+@shared_task(acks_late=True)
+def compute_dimensionality(only_missing: bool = True) -> dict:
+    """Cheon dimensionality of the catalogue's structures (resumes: only missing ones by default)."""
+    from .services import compute_dimensionality as compute
+
+    return dict(compute(only_missing=only_missing))

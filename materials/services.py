@@ -1,0 +1,71 @@
+"""Batch jobs over the stored catalogue (Django glue around the pure science modules)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from django.db import transaction
+from tqdm import tqdm
+
+from .dimensionality import label_item
+from .importing import worker_count
+from .models import Material
+
+UNDETERMINED = "undetermined"
+BATCH = 1000
+
+
+def _structures(only_missing: bool, ids: list[str] | None) -> tuple[int, Iterator[list[tuple[int, dict]]]]:
+    qs = Material.objects.filter(structure__isnull=False)
+    if only_missing:
+        qs = qs.filter(dimensionality="")
+    if ids is not None:
+        qs = qs.filter(material_id__in=ids)
+    keys = list(qs.order_by("pk").values_list("pk", flat=True))
+
+    def batches():
+        for start in range(0, len(keys), BATCH):
+            chunk = keys[start:start + BATCH]
+            yield list(Material.objects.filter(pk__in=chunk).order_by("pk").values_list("pk", "structure"))
+
+    return len(keys), batches()
+
+
+def compute_dimensionality(*, only_missing: bool = True, ids: list[str] | None = None, workers: int | None = None,
+                           progress: bool = False, on_progress: Callable[[int, int], None] | None = None) -> Counter:
+    """Cheon dimensionality (0.45 Å) of every material with a structure, in parallel, stored per batch.
+
+    ``only_missing`` skips materials that already have one (re-runs resume where a run stopped); a
+    structure the algorithm cannot classify is stored as 'undetermined'. Returns the count per label.
+    """
+    total, batches = _structures(only_missing, ids)
+    workers = workers or worker_count()
+    counts: Counter = Counter()
+    bar = tqdm(total=total, desc="dimensionality", unit="structure", disable=not progress, mininterval=1.0)
+    pool = None
+    if workers > 1 and total > 50:
+        context = multiprocessing.get_context("forkserver")  # workers import the pure module only, not Django
+        context.set_forkserver_preload(["materials.dimensionality"])
+        pool = context.Pool(workers)
+    done = 0
+    try:
+        for batch in batches:
+            results = pool.map(label_item, batch, chunksize=25) if pool else [label_item(item) for item in batch]
+            labels = {pk: label or UNDETERMINED for pk, label, _ in results}
+            with transaction.atomic():
+                for label in set(labels.values()):
+                    Material.objects.filter(pk__in=[pk for pk, lab in labels.items() if lab == label]).update(
+                        dimensionality=label)
+            counts.update(labels.values())
+            done += len(batch)
+            bar.update(len(batch))
+            if on_progress:
+                on_progress(done, total)
+    finally:
+        bar.close()
+        if pool:
+            pool.close()
+            pool.join()
+    return counts
