@@ -38,10 +38,10 @@ def recreate_database(url: str) -> None:
 
 
 def time_parsers(rows: int) -> None:
+    from django.conf import settings
     from pymatgen.core import Structure
 
     from materials import readers, science
-    from django.conf import settings
 
     texts = [r["structure_text"] for _, r in islice(readers.read_gnome_sample(Path(settings.GNOME_DATA_DIR) / readers.GNOME_SAMPLE), rows)]
     fast, slow = [], []

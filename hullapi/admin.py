@@ -3,9 +3,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from materials.admin import MaterialAdmin, ReadOnlyMixin
+from materials.models import ScreenRun
+from materials.screens import SCREENS
 
 from . import tasks
-from .models import HullRun, Stability
+from .models import ElectrochemicalWindow, HullRun, Stability
 
 
 @admin.register(HullRun)
@@ -44,3 +46,47 @@ class StabilityInline(ReadOnlyMixin, admin.TabularInline):
 
 
 MaterialAdmin.inlines = [*MaterialAdmin.inlines, StabilityInline]
+
+
+@admin.register(ScreenRun)
+class ScreenRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Screen runs with the count at every stage; admins re-run screens (default criteria) from here."""
+
+    list_display = ("pk", "screen", "status", "finished_at", "seconds", "hull_version", "stage_counts", "outcomes")
+    list_filter = ("screen", "status")
+    readonly_fields = ("screen", "status", "criteria", "stages", "summary", "hull_version", "started_at", "finished_at",
+                       "seconds", "error")
+    actions = ["run_again", "run_every_screen"]
+
+    @admin.display(description="stage outputs")
+    def stage_counts(self, obj):
+        return " → ".join(f"{s['name']} {s['output']}" for s in obj.stages)
+
+    @admin.display(description="outcome")
+    def outcomes(self, obj):
+        s = obj.summary or {}
+        return f"{s.get('candidates', 0)} candidates, {s.get('passed_with_unknowns', 0)} with unknowns"
+
+    @admin.action(description="Run these screens again with the same criteria (Celery)")
+    def run_again(self, request, queryset):
+        for run in queryset:
+            tasks.run_screen.delay(run.screen, run.criteria)
+        self.message_user(request, f"Started {queryset.count()} screen run(s)", messages.SUCCESS)
+
+    @admin.action(description="Run every screen with its default criteria (Celery)")
+    def run_every_screen(self, request, queryset):
+        for name in SCREENS:
+            tasks.run_screen.delay(name)
+        self.message_user(request, f"Started: {', '.join(SCREENS)}", messages.SUCCESS)
+
+
+class WindowInline(ReadOnlyMixin, admin.TabularInline):
+    model = ElectrochemicalWindow
+    fields = ("hull_set", "reduction_v", "oxidation_v", "shifted_ev_per_atom", "reduction_products",
+              "oxidation_products", "note", "hull_run")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+MaterialAdmin.inlines = [*MaterialAdmin.inlines, WindowInline]

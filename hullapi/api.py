@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from django.core.cache import cache
-from pymatgen.core import Composition, Element
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from pymatgen.core import Composition, Element
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView

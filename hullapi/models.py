@@ -91,3 +91,26 @@ class Stability(models.Model):
 
     def __str__(self) -> str:
         return f"{self.material_id} {self.hull_set}: {self.e_above_hull_ev_per_atom}"
+
+
+class ElectrochemicalWindow(models.Model):
+    """Range of Li chemical potential (V vs Li/Li+) over which a Li-containing phase is stable (hullapi.electrochem)."""
+
+    material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="windows")
+    hull_set = models.CharField(max_length=8, choices=HullSet.choices)
+    hull_run = models.ForeignKey(HullRun, on_delete=models.CASCADE, related_name="+")
+    reduction_v = models.FloatField(null=True, blank=True, help_text="Lower limit: Li is taken up below it.")
+    oxidation_v = models.FloatField(null=True, blank=True, help_text="Upper limit: Li is given up above it.")
+    shifted_ev_per_atom = models.FloatField(
+        default=0.0, help_text="0 for a phase on the hull; else how far it was lowered onto the hull first."
+    )
+    reduction_products = JSONField(default=list, blank=True)
+    oxidation_products = JSONField(default=list, blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="Why there is no window, if there is none.")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["material", "hull_set"], name="window_one_per_hull_set")]
+
+    def __str__(self) -> str:
+        return f"{self.material_id} {self.hull_set}: {self.reduction_v}-{self.oxidation_v} V"

@@ -25,7 +25,14 @@ from materials.importing import references
 from materials.models import Material
 
 from . import engine
-from .models import DISAGREEMENT_EV_PER_ATOM, HULL_SET_SOURCES, PUBLISHED_COLUMNS, HullRun, HullSet, Stability
+from .models import (
+    DISAGREEMENT_EV_PER_ATOM,
+    HULL_SET_SOURCES,
+    PUBLISHED_COLUMNS,
+    HullRun,
+    HullSet,
+    Stability,
+)
 
 WRITE_BATCH = 2000
 STABILITY_UPDATE_FIELDS = [

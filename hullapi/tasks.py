@@ -17,3 +17,11 @@ def recompute_hull(hull_set: str, chemsys: list[str] | None = None) -> int:
 def recompute_for_materials(material_ids: list[str]) -> list[int]:
     """Incremental recompute after materials arrived; returns the new hull versions."""
     return [run.pk for run in services.recompute_for_materials(material_ids)]
+
+
+@shared_task(acks_late=True)
+def run_screen(screen: str, params: dict | None = None) -> int:
+    """Run one screen (li_conductor, layered, li_mn_oxides) with changed criteria; returns the run id."""
+    from .screening import run_screen as run
+
+    return run(screen, params).pk

@@ -63,7 +63,7 @@ class MaterialDetail(APIView):
 
     @extend_schema(operation_id="material_retrieve", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, material_id: str):
-        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities"), material_id=material_id)
+        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities", "windows"), material_id=material_id)
         params = request.query_params.copy()
         params["material_ids"] = material_id
         params["_all_fields"] = "true"
@@ -89,6 +89,17 @@ class MaterialDetail(APIView):
                 for s in material.stabilities.all()
             },
             published=material.extra.get("published", {}),
+            dimensionality_method="Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)" if material.dimensionality else "",
+            electrochemical_windows={
+                w.hull_set: {"reduction_v": w.reduction_v, "oxidation_v": w.oxidation_v,
+                             "shifted_ev_per_atom": w.shifted_ev_per_atom, "reduction_products": w.reduction_products,
+                             "oxidation_products": w.oxidation_products, "note": w.note, "hull_version": w.hull_run_id,
+                             "unit": "V vs Li/Li+"}
+                for w in material.windows.all()
+            },
+            screens={r.run.screen: {"outcome": r.outcome, "failed_stage": r.failed_stage, "run": r.run_id,
+                                    "stages": r.stages}
+                     for r in material.screen_results.select_related("run")},
         )
         return Response({"data": [doc], "meta": {"api_version": API_VERSION, "total_doc": 1}})
 

@@ -190,3 +190,43 @@ class Calculation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.material.material_id} {self.method}"
+
+
+class ScreenRun(models.Model):
+    """One run of a screen (materials.screens): its criteria and the count at every stage."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    screen = models.CharField(max_length=32, db_index=True)
+    criteria = JSONField(default=dict)
+    stages = JSONField(default=list, help_text="[{name, description, input, passed, failed, unknown, output}]")
+    summary = JSONField(default=dict, blank=True, help_text="Outcome counts, candidates by source.")
+    hull_version = models.PositiveIntegerField(null=True, blank=True, help_text="Hull run the stabilities came from.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.screen} #{self.pk} ({self.status})"
+
+
+class ScreenResult(models.Model):
+    """Where one material got in the latest run of a screen (materials past the first stage only)."""
+
+    run = models.ForeignKey(ScreenRun, on_delete=models.CASCADE, related_name="results")
+    material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="screen_results")
+    outcome = models.CharField(max_length=16, help_text="candidate, unknown (passed with unknowns) or failed.")
+    failed_stage = models.CharField(max_length=40, blank=True)
+    stages = JSONField(default=list, help_text="[{stage, result: pass|fail|unknown, why}] in funnel order")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "material"], name="screen_result_one_per_run")]
+        indexes = [models.Index(fields=["run", "outcome"], name="screen_result_run_outcome")]

@@ -19,8 +19,9 @@ from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.lookups import Exact
 from pymatgen.core import Composition, Element
 
-from .models import Licence, Material, Source
+from .models import Licence, Material, ScreenRun, Source
 from .science import element_mask
+from .screens import SCREENS
 
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 100
@@ -280,12 +281,34 @@ def _chemsys_q(param: str, chemsys: str) -> Q:
     return q
 
 
+DIMENSIONALITIES = ("0D", "1D", "2D", "3D", "intercalated ion", "intercalated molecule", "undetermined")
+SCREEN_OUTCOMES = ("candidate", "unknown", "failed")
+
+
+def _screen_q(params: Mapping) -> Q:
+    """``screen=li_conductor`` (and ``screen_outcome``): materials by outcome in the screen's latest run."""
+    name, outcome = _one(params, "screen"), _one(params, "screen_outcome")
+    if name is None:
+        if outcome is not None:
+            raise QueryError("screen_outcome", "needs screen=<name>")
+        return Q()
+    if name not in SCREENS:
+        raise QueryError("screen", f"unknown screen {name!r}; one of {', '.join(SCREENS)}")
+    outcome = outcome or "candidate"
+    if outcome not in SCREEN_OUTCOMES:
+        raise QueryError("screen_outcome", f"unknown outcome {outcome!r}; one of {', '.join(SCREEN_OUTCOMES)}")
+    run = ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).values_list("pk", flat=True).first()
+    if run is None:
+        raise QueryError("screen", f"{name} has not been run yet")
+    return Q(screen_results__run_id=run, screen_results__outcome=outcome)
+
+
 def parse(params: Mapping) -> MaterialQuery:
     """Parse Materials Project-style parameters; raises QueryError naming the first bad one."""
     query = MaterialQuery()
     known = {"formula", "chemsys", "elements", "exclude_elements", "is_stable", "hull", "spacegroup_number",
              "spacegroup_symbol", "crystal_system", "source", "license", "material_ids", "_fields", "_all_fields",
-             "_sort_fields", "_page", "_per_page", "has_structure"}
+             "_sort_fields", "_page", "_per_page", "has_structure", "dimensionality", "screen", "screen_outcome"}
     known |= {f"{name}_{bound}" for name in NUMERIC_FIELDS for bound in ("min", "max")}
     for name in params:
         if name not in known:
@@ -335,6 +358,12 @@ def parse(params: Mapping) -> MaterialQuery:
         if has.lower() not in {"true", "false"}:
             raise QueryError("has_structure", f"{has!r} is not true or false")
         q &= Q(structure__isnull=has.lower() == "false")
+    if (labels := _items(params, "dimensionality")) is not None:
+        bad = [d for d in labels if d not in DIMENSIONALITIES]
+        if bad:
+            raise QueryError("dimensionality", f"unknown dimensionality {bad[0]!r}; one of {', '.join(DIMENSIONALITIES)}")
+        q &= Q(dimensionality__in=labels)
+    q &= _screen_q(params)
     if (numbers := _items(params, "spacegroup_number")) is not None:
         values = [_number("spacegroup_number", n, int) for n in numbers]
         if any(not 1 <= v <= 230 for v in values):
@@ -419,6 +448,9 @@ def openapi_parameters() -> list[tuple[str, type, str]]:
         ("elements", str, "Contains all of these elements (Li,O)"),
         ("exclude_elements", str, "Contains none of these elements"),
         ("has_structure", bool, "Has a crystal structure (false: energy-only hull phases)"),
+        ("dimensionality", str, "Cheon dimensionality (0.45 Å): 2D = layered; comma list"),
+        ("screen", str, f"Materials by outcome in the latest run of a screen: {', '.join(SCREENS)}"),
+        ("screen_outcome", str, "candidate (default), unknown (passed with unknowns) or failed"),
         ("is_stable", bool, "Stable on the chosen hull (at most 5e-5 eV/atom above it)"),
         ("hull", str, "Hull set of the stability fields: all (default) or mp"),
         ("spacegroup_number", str, "Space group numbers, comma list"),

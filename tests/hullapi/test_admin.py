@@ -39,3 +39,19 @@ def test_anonymous_users_cannot_start_a_recompute(client, catalogue):
     response = client.post(reverse("admin:hullapi_hullrun_changelist"), {"action": "recompute_again", "_selected_action": [run.pk]})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert HullRun.objects.count() == 1
+
+
+def test_admins_see_screen_counts_and_run_every_screen(staff_client, catalogue):
+    from hullapi.screening import run_screen
+    from materials.models import ScreenRun
+
+    services.recompute(HullSet.ALL)
+    services.recompute(HullSet.MP)
+    first = run_screen("li_mn_oxides")
+    page = staff_client.get(reverse("admin:materials_screenrun_changelist")).content.decode()
+    assert "li_mn_tm_o" in page and "candidates" in page
+    response = staff_client.post(reverse("admin:materials_screenrun_changelist"),
+                                 {"action": "run_every_screen", "_selected_action": [first.pk]})
+    assert response.status_code == 302
+    assert set(ScreenRun.objects.filter(status="succeeded").values_list("screen", flat=True)) == {
+        "li_conductor", "layered", "li_mn_oxides"}  # eager here: the runs finished

@@ -26,3 +26,8 @@ def test_bootstrap_on_sqlite_loads_data_and_computes_both_hulls(tmp_path):
         stabilities = dict(db.execute("SELECT hull_set, COUNT(*) FROM hullapi_stability GROUP BY hull_set"))
         assert stabilities == {"all": 80, "mp": 80}
         assert db.execute("SELECT COUNT(*) FROM materials_calculation").fetchone() == (80,)
+        # the dimensionality of every structure and a run of every screen, element masks working on SQLite
+        assert db.execute("SELECT COUNT(*) FROM materials_material WHERE source = 'gnome' AND dimensionality = ''"
+                          ).fetchone() == (0,)
+        runs = dict(db.execute("SELECT screen, status FROM materials_screenrun"))
+        assert runs == {"li_conductor": "succeeded", "layered": "succeeded", "li_mn_oxides": "succeeded"}

@@ -9,12 +9,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from materials.models import Material
+from materials.screens import SCREENS
 
 
 class Command(BaseCommand):
     help = (
-        "First start of the embedded default: load the sample data and compute the hulls if the catalogue is "
-        "empty and, when no "
+        "First start of the embedded default: load the sample data, compute the hulls, the dimensionality and "
+        "the screens if the catalogue is empty and, when no "
         "superuser exists, create 'admin' (password from GNOME_ADMIN_PASSWORD, else generated and written to "
         "var/admin-password.txt)."
     )
@@ -38,6 +39,9 @@ class Command(BaseCommand):
             call_command("import_gnome", verbosity=options["verbosity"], **extra)
             call_command("import_mp_hull", verbosity=options["verbosity"], **extra)
             call_command("recompute_hull", verbosity=options["verbosity"])
+            call_command("compute_dimensionality", verbosity=options["verbosity"])
+            for screen in SCREENS:
+                call_command("run_screen", screen, verbosity=options["verbosity"])
         self.ensure_admin()
 
     def ensure_admin(self) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from materials import readers, rows
 from materials.importing import ImportSpec
 from materials.models import Licence, Source
-from materials.science import finite_or_none, RowRejected
+from materials.science import RowRejected, finite_or_none
 
 from ._base import ImportCommand
 
