@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "bulma",  # Bulma CSS and Font Awesome, served from here (no CDN) for the explorer
+    "fontawesomefree",
     "materials",
     "hullapi",
     "discovery",
@@ -151,6 +153,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+WHITENOISE_USE_FINDERS = True  # app static files (explorer CSS, Swagger UI) also without collectstatic
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

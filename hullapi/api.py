@@ -139,7 +139,8 @@ class HullFigure(APIView):
         )
 
 
-def phase_diagram_figure(system: str, hull: str) -> dict:
+def phase_diagram_figure(system: str, hull: str, highlight: str | None = None) -> dict:
+    """The plotly phase diagram of ``system`` on ``hull``; ``highlight`` (a material id) is marked."""
     from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
 
     from materials.importing import references
@@ -156,7 +157,8 @@ def phase_diagram_figure(system: str, hull: str) -> dict:
     entries += [PDEntry(Composition(formula), energy, name=f"{Composition(formula).reduced_formula} ({mid})")
                 for mid, formula, energy in members]
     plotter = PDPlotter(PhaseDiagram(entries), backend="plotly", show_unstable=0.2)
-    figure = plotter.get_plot()
+    marked = [e for e in entries if highlight and e.name.endswith(f"({highlight})")]
+    figure = plotter.get_plot(highlight_entries=marked or None)
     figure.update_layout(title=f"{system} phase diagram ({hull} hull; DFT energies, MP2020-compatible)")
     return figure.to_plotly_json()
 

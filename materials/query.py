@@ -287,20 +287,21 @@ SCREEN_OUTCOMES = ("candidate", "unknown", "failed")
 
 def _screen_q(params: Mapping) -> Q:
     """``screen=li_conductor`` (and ``screen_outcome``): materials by outcome in the screen's latest run."""
-    name, outcome = _one(params, "screen"), _one(params, "screen_outcome")
+    name, outcomes = _one(params, "screen"), _items(params, "screen_outcome")
     if name is None:
-        if outcome is not None:
+        if outcomes is not None:
             raise QueryError("screen_outcome", "needs screen=<name>")
         return Q()
     if name not in SCREENS:
         raise QueryError("screen", f"unknown screen {name!r}; one of {', '.join(SCREENS)}")
-    outcome = outcome or "candidate"
-    if outcome not in SCREEN_OUTCOMES:
-        raise QueryError("screen_outcome", f"unknown outcome {outcome!r}; one of {', '.join(SCREEN_OUTCOMES)}")
+    outcomes = outcomes or ["candidate"]
+    bad = [o for o in outcomes if o not in SCREEN_OUTCOMES]
+    if bad:
+        raise QueryError("screen_outcome", f"unknown outcome {bad[0]!r}; one of {', '.join(SCREEN_OUTCOMES)}")
     run = ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).values_list("pk", flat=True).first()
     if run is None:
         raise QueryError("screen", f"{name} has not been run yet")
-    return Q(screen_results__run_id=run, screen_results__outcome=outcome)
+    return Q(screen_results__run_id=run, screen_results__outcome__in=outcomes)
 
 
 def parse(params: Mapping) -> MaterialQuery:
@@ -450,7 +451,7 @@ def openapi_parameters() -> list[tuple[str, type, str]]:
         ("has_structure", bool, "Has a crystal structure (false: energy-only hull phases)"),
         ("dimensionality", str, "Cheon dimensionality (0.45 Å): 2D = layered; comma list"),
         ("screen", str, f"Materials by outcome in the latest run of a screen: {', '.join(SCREENS)}"),
-        ("screen_outcome", str, "candidate (default), unknown (passed with unknowns) or failed"),
+        ("screen_outcome", str, "candidate (default), unknown (passed with unknowns), failed; comma list"),
         ("is_stable", bool, "Stable on the chosen hull (at most 5e-5 eV/atom above it)"),
         ("hull", str, "Hull set of the stability fields: all (default) or mp"),
         ("spacegroup_number", str, "Space group numbers, comma list"),

@@ -82,6 +82,15 @@ def system_rows(data_dir, mp_rows) -> tuple[list[dict], list[dict]]:
     return mp, gnome
 
 
+def hull_phases_of(gnome: list[dict], mp_rows: list[dict]) -> list[dict]:
+    """The snapshot rows in the chemical systems (and subsystems) of these sample rows: their hull phases."""
+    subsystems = set()
+    for row in gnome:
+        elements = row["elements"].split("-")
+        subsystems |= {frozenset(c) for n in range(1, len(elements) + 1) for c in itertools.combinations(elements, n)}
+    return [row for row in mp_rows if frozenset(ast.literal_eval(row["Elements"])) in subsystems]
+
+
 def load_rows(tmp_path: Path, mp: list[dict], gnome: list[dict], mp_fieldnames: list[str]) -> None:
     """Import snapshot rows and sample rows with the real importers, quietly, in this process."""
     quiet = {"stdout": io.StringIO(), "stderr": io.StringIO(), "verbosity": 0, "workers": 1}

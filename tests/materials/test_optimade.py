@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import gzip
-import itertools
 import json
 import logging
 import math
@@ -19,7 +17,7 @@ from hullapi.models import HullSet, Stability
 from materials.models import Material
 from materials.optimade import filters
 
-from ..conftest import _inside, load_rows
+from ..conftest import _inside, hull_phases_of, load_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -43,12 +41,7 @@ def optimade_rows(data_dir, mp_rows):
             placeable = elements <= refs and row["e_form_per_atom"] is not None and math.isfinite(row["e_form_per_atom"])
             if placeable and (i < 200 or ("Li" in elements and len(elements) == 3) or _inside(elements)):
                 gnome.append(row)
-    subsystems = set()
-    for row in gnome:
-        elements = row["elements"].split("-")
-        subsystems |= {frozenset(c) for n in range(1, len(elements) + 1) for c in itertools.combinations(elements, n)}
-    mp = [row for row in mp_rows if frozenset(ast.literal_eval(row["Elements"])) in subsystems]
-    return mp, gnome
+    return hull_phases_of(gnome, mp_rows), gnome
 
 
 @pytest.fixture

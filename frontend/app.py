@@ -1,0 +1,120 @@
+"""The explorer: a Dash + Crystal Toolkit app mounted beside Django at /explorer/ (gnome_site.wsgi).
+
+It reads the catalogue through the same query module as the REST API (materials.query) and the hull and
+screens through their services; it never builds a filter of its own. Pages: search (/explorer/),
+material (/explorer/material/<id>), screens (/explorer/screens), discovery (/explorer/discovery).
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote
+
+PREFIX = "/explorer/"
+CRYSTAL_SYSTEMS = ["triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic"]
+SOURCES = [("gnome", "GNoME"), ("mp", "Materials Project"), ("discovery", "Our discoveries"), ("upload", "Uploads")]
+# periodic table: (symbol, row, column); lanthanides and actinides on rows 8 and 9
+_ROWS = [
+    "H,,,,,,,,,,,,,,,,,He", "Li,Be,,,,,,,,,,,B,C,N,O,F,Ne", "Na,Mg,,,,,,,,,,,Al,Si,P,S,Cl,Ar",
+    "K,Ca,Sc,Ti,V,Cr,Mn,Fe,Co,Ni,Cu,Zn,Ga,Ge,As,Se,Br,Kr", "Rb,Sr,Y,Zr,Nb,Mo,Tc,Ru,Rh,Pd,Ag,Cd,In,Sn,Sb,Te,I,Xe",
+    "Cs,Ba,La,Hf,Ta,W,Re,Os,Ir,Pt,Au,Hg,Tl,Pb,Bi,Po,At,Rn", "Fr,Ra,Ac,Rf,Db,Sg,Bh,Hs,Mt,Ds,Rg,Cn,Nh,Fl,Mc,Lv,Ts,Og",
+    ",,,Ce,Pr,Nd,Pm,Sm,Eu,Gd,Tb,Dy,Ho,Er,Tm,Yb,Lu,", ",,,Th,Pa,U,Np,Pu,Am,Cm,Bk,Cf,Es,Fm,Md,No,Lr,",
+]
+PERIODIC_TABLE = [(el, r + 1, c + 1) for r, line in enumerate(_ROWS) for c, el in enumerate(line.split(",")) if el]
+COLUMNS = [
+    ("material_id", "Material"), ("formula_pretty", "Formula"), ("spacegroup_symbol", "Space group"),
+    ("crystal_system", "Crystal system"), ("nsites", "Sites"), ("formation_energy_per_atom", "E form (eV/atom)"),
+    ("energy_above_hull", "E above hull (meV/atom)"), ("dimensionality", "Dimensionality"), ("source", "Source"),
+    ("license", "Licence"),
+]
+SORTABLE = {"material_id", "formula_pretty", "nsites", "formation_energy_per_atom", "energy_above_hull"}
+
+
+def _patch_pymatgen() -> None:
+    """Crystal Toolkit calls StructureGraph.with_local_env_strategy / with_empty_graph, which newer pymatgen
+    renamed from_local_env_strategy / from_empty_graph: alias them where they are missing."""
+    from pymatgen.analysis.graphs import MoleculeGraph, StructureGraph
+
+    for cls in (StructureGraph, MoleculeGraph):
+        if not hasattr(cls, "with_local_env_strategy"):
+            cls.with_local_env_strategy = classmethod(
+                lambda k, *a, **kw: k.from_local_env_strategy(*a, **{x: y for x, y in kw.items() if x != "reorder"}))
+        if not hasattr(cls, "with_empty_graph"):
+            cls.with_empty_graph = classmethod(lambda k, *a, **kw: k.from_empty_graph(*a, **kw))
+
+
+def _cache():
+    from django.conf import settings
+    from flask_caching import Cache
+
+    if settings.REDIS_URL:
+        return Cache(config={"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.REDIS_URL,
+                             "CACHE_KEY_PREFIX": "explorer:", "CACHE_DEFAULT_TIMEOUT": 3600})
+    return Cache(config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600})
+
+
+def create_app():
+    """The Dash app (its Flask server is what gnome_site.wsgi mounts at /explorer)."""
+    import dash
+    from crystal_toolkit import CrystalToolkitPlugin
+    from crystal_toolkit.components.structure import StructureMoleculeComponent
+    from dash import dcc, html
+
+    from . import callbacks
+
+    _patch_pymatgen()
+    structure = StructureMoleculeComponent(id="structure", show_compass=True, color_scheme="VESTA",
+                                           bonding_strategy="CrystalNN", unit_cell_choice="input")
+    layout = html.Div([
+        dcc.Location(id="url", refresh="callback-nav"),
+        html.Nav(className="navbar is-dark", children=[
+            html.Div(className="navbar-brand", children=[
+                html.A("GNoME Explorer", href=PREFIX, className="navbar-item has-text-weight-bold")]),
+            html.Div(className="navbar-menu is-active", children=[html.Div(className="navbar-start", children=[
+                html.A("Search", href=PREFIX, className="navbar-item"),
+                html.A("Screens", href=f"{PREFIX}screens", className="navbar-item"),
+                html.A("Discovery", href=f"{PREFIX}discovery", className="navbar-item"),
+                html.A("API", href="/api/docs/", className="navbar-item"),
+                html.A("OPTIMADE", href="/optimade/v1/info", className="navbar-item"),
+            ])]),
+        ]),
+        html.Section(className="section", style={"paddingTop": "1.5rem"}, children=[
+            html.Div(id="page", className="container is-fluid"),
+            # the 3D viewer lives outside the pages (Crystal Toolkit registers it once); the material page shows it
+            html.Div(id="structure-panel", className="container is-fluid", style={"display": "none"},
+                     children=[html.H4("Crystal structure", className="title is-5"), structure.layout(size="500px")]),
+        ]),
+        html.Footer(className="footer", children=html.P(
+            "GNoME data: CC BY-NC 4.0 (Merchant et al., Nature 2023). Materials Project data: CC BY 4.0. Energies are "
+            "DFT as published unless marked as a model's prediction.", className="has-text-centered is-size-7")),
+    ])
+    app = dash.Dash(
+        __name__,
+        requests_pathname_prefix=PREFIX,
+        routes_pathname_prefix="/",
+        serve_locally=True,
+        use_async=False,  # Dash turns async on when asgiref (a Django dependency) is installed; the ORM is sync
+        title="GNoME Explorer",
+        update_title=None,
+        external_stylesheets=["/static/bulma/css/style.min.css", "/static/fontawesomefree/css/all.min.css"],
+        plugins=[CrystalToolkitPlugin(layout=layout, cache=_cache(), use_default_css=False)],
+    )
+    callbacks.register(app, structure)
+
+    @app.server.teardown_request
+    def _close_connections(_exc):  # what Django does at the end of each of its own requests
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+    return app
+
+
+def fmt(value, digits: int = 3, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value * scale:.{digits}f}"
+
+
+def material_href(material_id: str) -> str:
+    return f"{PREFIX}material/{quote(material_id)}"
