@@ -9,7 +9,16 @@ from urllib.parse import unquote
 from dash import ALL, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from . import search
-from .app import COLUMNS, CRYSTAL_SYSTEMS, PERIODIC_TABLE, PREFIX, SORTABLE, SOURCES, fmt, material_href
+from .app import (
+    COLUMNS,
+    CRYSTAL_SYSTEMS,
+    PERIODIC_TABLE,
+    PREFIX,
+    SORTABLE,
+    SOURCES,
+    fmt,
+    material_href,
+)
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +252,7 @@ def screens_page():
     from materials.screens import SCREENS
 
     blocks = [html.H1("Families of interest", className="title is-4")]
-    for name, (title, stages, _) in SCREENS.items():
+    for name, (title, _stages, _) in SCREENS.items():
         run = ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).first()
         blocks.append(html.H2(title, className="title is-5"))
         if run is None:

@@ -1,0 +1,173 @@
+"""The GNoME structural graph network in PyTorch (reference: gnome_method.md section 4.1): pure, no Django.
+
+Distance-only, hence E(3)-invariant, graph network with node, edge and global states (Battaglia et al. form):
+
+- inputs: one-hot element (94) per node, 30 Gaussians of the edge length (centres 0.05..4.0 Å, width 0.5),
+  a zero global; three separate linear embeddings;
+- ``steps - 1`` blocks and one readout block, each updating edges ([e, x_s, x_r, u]), then nodes ([x, sum of
+  edges sent, sum of edges received, u], sums divided by the average coordination 17), then the global
+  ([mean of nodes, edge sum / 17 / n_node, u], also in the readout block, unlike GNoME's code, so that a
+  supercell has the energy per atom of its cell); shallow MLPs with swish of learnable beta; no residuals, no
+  normalisation layers;
+- the readout's global MLP ends in one value y per graph: formation energy per atom = scale * y + shift.
+
+Hyperparameters live in ``GNNConfig``; a model is rebuilt from its saved config alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .featurize import CUTOFF_A, NUM_ELEMENTS
+
+AVERAGE_EDGE_COORDINATION = 17.0
+N_GAUSSIANS = 30
+GAUSSIAN_WIDTH_A = 0.5
+
+
+@dataclass
+class GNNConfig:
+    embedding_dim: int = 64
+    mlp_widths: tuple[int, ...] = (64, 64)
+    steps: int = 3  # message-passing blocks, the readout block included
+    cutoff: float = CUTOFF_A
+    shift: float = -1.6526496  # eV/atom (GNoME's); set from the training data's mean
+    scale: float = 1.0  # eV/atom; set from the training data's standard deviation
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["mlp_widths"] = list(self.mlp_widths)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GNNConfig:
+        data = dict(data)
+        data["mlp_widths"] = tuple(data["mlp_widths"])
+        return cls(**data)
+
+
+class BetaSwish(nn.Module):
+    """x * sigmoid(beta * x), with a learnable beta per feature (initialised to 1)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.beta = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.beta * x)
+
+
+class MLP(nn.Sequential):
+    def __init__(self, in_dim: int, widths: tuple[int, ...]) -> None:
+        layers: list[nn.Module] = []
+        dim = in_dim
+        for width in widths[:-1]:
+            linear = nn.Linear(dim, width)
+            nn.init.orthogonal_(linear.weight, gain=math.sqrt(2.75))
+            nn.init.zeros_(linear.bias)
+            layers += [linear, BetaSwish(width)]
+            dim = width
+        out = nn.Linear(dim, widths[-1])
+        nn.init.normal_(out.weight, std=1.0 / math.sqrt(dim))
+        nn.init.zeros_(out.bias)
+        layers.append(out)
+        super().__init__(*layers)
+
+
+def _segment_sum(values: torch.Tensor, index: torch.Tensor, count: int) -> torch.Tensor:
+    out = values.new_zeros((count, values.shape[-1]))
+    return out.index_add_(0, index, values)
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, widths: tuple[int, ...], readout: bool = False) -> None:
+        super().__init__()
+        self.edge = MLP(4 * dim, (*widths[:-1], dim))
+        self.node = MLP(4 * dim, (*widths[:-1], dim))
+        self.globe = MLP(3 * dim, (*widths[:-1], 1) if readout else (*widths[:-1], dim))
+
+    def forward(self, x, e, u, senders, receivers, node_graph, edge_graph, n_node):
+        n_graphs = u.shape[0]
+        e = self.edge(torch.cat([e, x[senders], x[receivers], u[edge_graph]], dim=-1))
+        sent = _segment_sum(e, senders, x.shape[0]) / AVERAGE_EDGE_COORDINATION
+        received = _segment_sum(e, receivers, x.shape[0]) / AVERAGE_EDGE_COORDINATION
+        x = self.node(torch.cat([x, sent, received, u[node_graph]], dim=-1))
+        nodes_mean = _segment_sum(x, node_graph, n_graphs) / n_node[:, None]
+        # edges -> global: sum / 17 / n_node in every block. (GNoME's code takes the edge mean divided by
+        # n_node in the readout block; that makes the energy per atom of a supercell differ from the cell's.)
+        edges = _segment_sum(e, edge_graph, n_graphs) / AVERAGE_EDGE_COORDINATION / n_node[:, None]
+        u = self.globe(torch.cat([nodes_mean, edges, u], dim=-1))
+        return x, e, u
+
+
+class GNoMEModel(nn.Module):
+    """Formation energy per atom of crystal graphs (a Batch from ``batch_graphs``)."""
+
+    def __init__(self, config: GNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.embedding_dim
+        self.node_embedding = nn.Embedding(NUM_ELEMENTS, dim)  # = a linear layer on the one-hot vector
+        self.node_bias = nn.Parameter(torch.zeros(dim))
+        self.edge_embedding = nn.Linear(N_GAUSSIANS, dim)
+        self.global_embedding = nn.Parameter(torch.zeros(dim))  # a linear layer on a zero input: its bias
+        self.register_buffer("centres", torch.linspace(0.05, config.cutoff, N_GAUSSIANS), persistent=False)
+        blocks = [Block(dim, config.mlp_widths) for _ in range(config.steps - 1)]
+        blocks.append(Block(dim, config.mlp_widths, readout=True))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        rbf = torch.exp(-((batch.lengths[:, None] - self.centres[None, :]) ** 2) / GAUSSIAN_WIDTH_A**2)
+        x = self.node_embedding(batch.species) + self.node_bias
+        e = self.edge_embedding(rbf)
+        u = self.global_embedding.expand(batch.n_graphs, -1)
+        for block in self.blocks:
+            x, e, u = block(x, e, u, batch.senders, batch.receivers, batch.node_graph, batch.edge_graph, batch.n_node)
+        return self.config.scale * u[:, 0] + self.config.shift
+
+
+@dataclass
+class Batch:
+    species: torch.Tensor
+    senders: torch.Tensor
+    receivers: torch.Tensor
+    lengths: torch.Tensor
+    node_graph: torch.Tensor
+    edge_graph: torch.Tensor
+    n_node: torch.Tensor  # float, per graph
+    n_graphs: int
+
+    def to(self, device) -> Batch:
+        return Batch(*(t.to(device) if isinstance(t, torch.Tensor) else t for t in (
+            self.species, self.senders, self.receivers, self.lengths, self.node_graph, self.edge_graph, self.n_node,
+            self.n_graphs)))
+
+
+def batch_graphs(graphs, dtype=torch.float32) -> Batch:
+    """One disjoint graph of several crystal graphs (node indices offset per graph)."""
+    import numpy as np
+
+    n_nodes = np.array([g.n_nodes for g in graphs])
+    n_edges = np.array([len(g.lengths) for g in graphs])
+    offsets = np.concatenate([[0], np.cumsum(n_nodes)[:-1]])
+    edge_offsets = np.repeat(offsets, n_edges)
+    return Batch(
+        species=torch.from_numpy(np.concatenate([g.species for g in graphs])).long(),
+        senders=torch.from_numpy(np.concatenate([g.senders for g in graphs]) + edge_offsets).long(),
+        receivers=torch.from_numpy(np.concatenate([g.receivers for g in graphs]) + edge_offsets).long(),
+        lengths=torch.from_numpy(np.concatenate([g.lengths for g in graphs])).to(dtype),
+        node_graph=torch.from_numpy(np.repeat(np.arange(len(graphs)), n_nodes)).long(),
+        edge_graph=torch.from_numpy(np.repeat(np.arange(len(graphs)), n_edges)).long(),
+        n_node=torch.from_numpy(n_nodes).to(dtype),
+        n_graphs=len(graphs),
+    )
+
+
+def device() -> torch.device:
+    """The one place the device is chosen: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

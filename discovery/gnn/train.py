@@ -1,0 +1,150 @@
+"""Training of one GNN (one ensemble member): pure, no Django.
+
+AdamW with a linear decay of the learning rate to zero over the run (GNoME: 5.55e-4, linear decay),
+standardised targets (the model's shift and scale are the training mean and standard deviation), Huber
+loss on the formation energy per atom. A checkpoint after every epoch holds everything a resume needs
+(weights, optimiser, schedule, epoch, random states, metrics), so that an interrupted run continues as if it
+had not stopped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Example
+from .model import GNNConfig, GNoMEModel, batch_graphs, device
+from .predict import load_model, predict_graphs, save_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 64
+    learning_rate: float = 5.55e-4
+    weight_decay: float = 1e-5
+    huber_delta: float = 0.1  # eV/atom, on standardised targets times scale
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_mae: float
+    test_mae: float | None
+    seconds: float
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _random_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_random_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def mae(model: GNoMEModel, examples: Sequence[Example]) -> float:
+    """Mean absolute error (eV/atom) of the plain prediction (no TTA) on ``examples``."""
+    if not examples:
+        return float("nan")
+    model.eval()
+    predictions = predict_graphs([model], [e.graph for e in examples], volumes=None)[0]
+    return float(np.mean(np.abs(predictions - np.array([e.e_form for e in examples]))))
+
+
+def train(
+    train_set: Sequence[Example],
+    test_set: Sequence[Example],
+    model_config: GNNConfig,
+    train_config: TrainConfig,
+    checkpoint_dir: Path,
+    *,
+    resume: bool = True,
+    progress: bool = False,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    max_epochs_this_call: int | None = None,
+) -> tuple[GNoMEModel, list[EpochMetrics]]:
+    """Train (or resume from ``checkpoint_dir/last.pt``) and return the model and the metrics so far.
+
+    ``max_epochs_this_call`` stops early (for time-boxed runs); calling again resumes where it stopped.
+    """
+    from tqdm import tqdm
+
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    last = checkpoint_dir / "last.pt"
+    dev = device()
+    steps_per_epoch = max(1, len(train_set) // train_config.batch_size)
+    total_steps = train_config.epochs * steps_per_epoch
+    history: list[EpochMetrics] = []
+    if resume and last.exists():
+        model, state = load_model(last)
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate,
+                                      weight_decay=train_config.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
+        optimizer.load_state_dict(state["optimizer"])  # after the schedule, which would reset the learning rate
+        schedule.load_state_dict(state["schedule"])
+        start_epoch = state["epoch"] + 1
+        history = [EpochMetrics(**m) for m in state["history"]]
+        _set_random_state(state["random"])
+    else:
+        _seed(train_config.seed)
+        targets = np.array([e.e_form for e in train_set])
+        model_config.shift, model_config.scale = float(targets.mean()), float(targets.std() or 1.0)
+        model = GNoMEModel(model_config)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate,
+                                      weight_decay=train_config.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
+        start_epoch = 0
+    model.to(dev)
+    loss_fn = torch.nn.HuberLoss(delta=train_config.huber_delta)
+    stop = train_config.epochs if max_epochs_this_call is None else min(train_config.epochs,
+                                                                        start_epoch + max_epochs_this_call)
+    for epoch in range(start_epoch, stop):
+        started = time.perf_counter()
+        model.train()
+        order = np.random.permutation(len(train_set))
+        losses, errors = [], []
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{train_config.epochs}", disable=not progress,
+                   mininterval=1.0, leave=False)
+        for step in bar:
+            chunk = [train_set[i] for i in order[step * train_config.batch_size:(step + 1) * train_config.batch_size]]
+            batch = batch_graphs([e.graph for e in chunk]).to(dev)
+            target = torch.tensor([e.e_form for e in chunk], dtype=torch.float32, device=dev)
+            predicted = model(batch)
+            loss = loss_fn(predicted, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss))
+            errors.append(float((predicted - target).abs().mean()))
+        metrics = EpochMetrics(epoch=epoch, train_loss=float(np.mean(losses)), train_mae=float(np.mean(errors)),
+                               test_mae=mae(model, test_set) if test_set else None,
+                               seconds=time.perf_counter() - started)
+        history.append(metrics)
+        save_checkpoint(last, model.cpu(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                        epoch=epoch, history=[asdict(m) for m in history], random=_random_state(),
+                        train_config=asdict(train_config))
+        model.to(dev)
+        if on_epoch:
+            on_epoch(metrics)
+    model.eval()
+    return model.cpu(), history
