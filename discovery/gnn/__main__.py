@@ -2,6 +2,7 @@
 
     python -m discovery.gnn predict INPUT --out OUT.csv [--checkpoint FILE ...] [--no-tta]
     python -m discovery.gnn train DATA.jsonl.gz --out DIR [--members 4] [--epochs 60] [--limit N] [--hours H]
+    python -m discovery.gnn release DIR [--to discovery/gnn/released]
 
 INPUT is a CIF, a folder of CIFs, or a jsonl(.gz) in the format of gnome_materials_sample.jsonl.gz. OUT.csv
 has columns material_id,e_form_pred_ev_per_atom,e_form_iqr_ev_per_atom (and error, for structures the
@@ -110,6 +111,31 @@ def train_members(args) -> int:
     return 0
 
 
+def release(args) -> int:
+    """Copy trained members (weights and config only, no optimiser state) into the released ensemble."""
+    import torch
+
+    from .predict import load_model, save_checkpoint
+
+    work = Path(args.run)
+    sources = sorted(work.glob("member-*/last.pt"))
+    if not sources:
+        print(f"no member-*/last.pt in {work}", file=sys.stderr)
+        return 2
+    target = Path(args.to)
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("member-*.pt"):
+        old.unlink()
+    for source in sources:
+        model, state = load_model(source)
+        name = source.parent.name
+        history = state.get("history", [])
+        save_checkpoint(target / f"{name}.pt", model, epochs=len(history), history=history,
+                        train_config=state.get("train_config"), torch_version=torch.__version__)
+        print(f"{name}: {len(history)} epochs, test MAE {history[-1]['test_mae']:.4f} -> {target / (name + '.pt')}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m discovery.gnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,8 +157,11 @@ def main(argv=None) -> int:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--hours", type=float, default=None, help="stop after this long (resume later)")
+    r = sub.add_parser("release", help="copy a training run's members into the released ensemble")
+    r.add_argument("run")
+    r.add_argument("--to", default=str(RELEASED))
     args = parser.parse_args(argv)
-    return predict(args) if args.command == "predict" else train_members(args)
+    return {"predict": predict, "train": train_members, "release": release}[args.command](args)
 
 
 if __name__ == "__main__":

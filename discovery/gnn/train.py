@@ -134,8 +134,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             optimizer.step()
             schedule.step()
-            losses.append(float(loss))
-            errors.append(float((predicted - target).abs().mean()))
+            losses.append(float(loss.detach()))
+            errors.append(float((predicted.detach() - target).abs().mean()))
         metrics = EpochMetrics(epoch=epoch, train_loss=float(np.mean(losses)), train_mae=float(np.mean(errors)),
                                test_mae=mae(model, test_set) if test_set else None,
                                seconds=time.perf_counter() - started)
