@@ -82,21 +82,27 @@ def main() -> None:
     start = time.perf_counter()
     out = chgnet.predict_structure(chosen, batch_size=32)
     single = time.perf_counter() - start
-    chg, keep = [], []
+    # CHGNet 0.3.0 is trained on MPtrj energies that already carry the MP2020 corrections, so its energy is
+    # used as a corrected energy; applying MP2020 once more is shown too, to make that choice visible.
+    as_is, twice, keep = [], [], []
     for k, (structure, result) in enumerate(zip(chosen, out, strict=True)):
         comp = structure.composition
+        energy = float(result["e"]) * len(structure)
+        e_form = formation_from_energy(energy, comp, refs)
         try:
-            corrected = corrector.correct(comp, float(result["e"]) * len(structure)).energy_ev
+            e_twice = formation_from_energy(corrector.correct(comp, energy).energy_ev, comp, refs)
         except Exception:  # noqa: BLE001 - MP2020 refuses some compositions; counted below
             continue
-        e_form = formation_from_energy(corrected, comp, refs)
-        if e_form is not None:
-            chg.append(e_form)
+        if e_form is not None and e_twice is not None:
+            as_is.append(e_form)
+            twice.append(e_twice)
             keep.append(k)
-    chg = np.array(chg)
-    print(f"CHGNet 0.3.0 single point (MP2020-corrected, same references) on {len(keep)} of them: MAE "
-          f"{np.mean(np.abs(chg - y[keep])):.4f} eV/atom, bias {np.mean(chg - y[keep]):+.4f}; GNN ensemble on the "
-          f"same: {np.mean(np.abs(ensemble_tta[keep] - y[keep])):.4f}")
+    as_is, twice = np.array(as_is), np.array(twice)
+    print(f"CHGNet 0.3.0 single point on {len(keep)} of them, same references: MAE "
+          f"{np.mean(np.abs(as_is - y[keep])):.4f} eV/atom, bias {np.mean(as_is - y[keep]):+.4f} (with MP2020 applied "
+          f"again: MAE {np.mean(np.abs(twice - y[keep])):.4f}, bias {np.mean(twice - y[keep]):+.4f}); GNN ensemble "
+          f"on the same: TTA {np.mean(np.abs(ensemble_tta[keep] - y[keep])):.4f}, no TTA "
+          f"{np.mean(np.abs(ensemble_plain[keep] - y[keep])):.4f}")
     print(f"CHGNet single points: {len(chosen) / single:.1f} structures/s")
     relaxer = StructOptimizer(model=chgnet, optimizer_class="FIRE")
     times = []
