@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
@@ -24,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("GNOME_DATA_DIR") or ROOT.parent / "shared" / "data")  # as the settings
 
 
 def main() -> None:
@@ -45,7 +46,9 @@ def main() -> None:
     torch.set_num_threads(2)
     members = sorted(args.ensemble.glob("member-*.pt"))
     models = [load_model(m)[0] for m in members]
-    print(f"ensemble: {len(models)} members from {args.ensemble}; {torch.get_num_threads()} threads")
+    where = args.ensemble.resolve()
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where.name
+    print(f"ensemble: {len(models)} members from {where}; {torch.get_num_threads()} threads")
 
     test = [(i, s, e) for i, s, e in read_jsonl(args.data_dir / "gnome_materials_sample.jsonl.gz")
             if e is not None and split_of(s.composition.reduced_formula) == "test"]

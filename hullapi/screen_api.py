@@ -130,9 +130,8 @@ class ScreenPreview(APIView):
             result, criteria = screening.funnel(name, criteria)
         except screening.ScreenError as exc:
             raise ValidationError({"screen": str(exc)}) from None
-        sources = dict(Material.objects.values_list("material_id", "source"))
         return Response({"data": {"screen": name, "criteria": asdict(criteria), "stages": result.counts(),
-                                  "summary": screening.summary(result, sources)}})
+                                  "summary": result.summary()}})
 
 
 def _int(request, name: str, default: int, minimum: int) -> int:

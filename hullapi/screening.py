@@ -112,14 +112,6 @@ def funnel(screen: str, criteria: Criteria | None = None) -> tuple[FunnelResult,
     return run_funnel(_records(criteria), stages, criteria, before_stage=fill_windows), criteria
 
 
-def summary(result: FunnelResult, records_source: dict[str, str]) -> dict:
-    by_outcome = Counter(o.outcome for o in result.outcomes.values())
-    candidates = Counter(records_source[i] for i in result.ids("candidate"))
-    with_unknowns = Counter(records_source[i] for i in result.ids("unknown"))
-    return {"candidates": by_outcome.get("candidate", 0), "passed_with_unknowns": by_outcome.get("unknown", 0),
-            "candidates_by_source": dict(candidates), "passed_with_unknowns_by_source": dict(with_unknowns)}
-
-
 def run_screen(screen: str, params: dict | None = None) -> ScreenRun:
     """Run a screen with ``params`` over the defaults, store the run, its stage counts and the outcome of
     every material past the first stage (replacing the previous run's outcomes; runs are kept)."""
@@ -133,7 +125,6 @@ def run_screen(screen: str, params: dict | None = None) -> ScreenRun:
     run = ScreenRun.objects.create(screen=screen, criteria=criteria.__dict__, hull_version=current_version(criteria.hull))
     try:
         result, _ = funnel(screen, criteria)
-        sources = dict(Material.objects.values_list("material_id", "source"))
         first = result.stages[0].name
         keep = [o for o in result.outcomes.values() if o.stages.get(first, {}).get("result") != "fail"]
         pks = dict(Material.objects.filter(material_id__in=[o.material_id for o in keep]).values_list("material_id", "pk"))
@@ -144,7 +135,7 @@ def run_screen(screen: str, params: dict | None = None) -> ScreenRun:
                               stages=[{"stage": name, **v} for name, v in o.stages.items()]) for o in keep],
                 batch_size=2000)
             run.stages = result.counts()
-            run.summary = summary(result, sources)
+            run.summary = result.summary()
             run.status = ScreenRun.Status.SUCCEEDED
             run.finished_at = timezone.now()
             run.seconds = time.perf_counter() - start

@@ -14,6 +14,7 @@ hull, GNoME's comparison).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -114,6 +115,7 @@ class Outcome:
     """One record's way through the funnel: every stage it reached, and where it stopped."""
 
     material_id: str
+    source: str = ""
     outcome: str = CANDIDATE  # candidate | unknown (passed, with unknowns) | failed
     failed_stage: str = ""
     stages: dict[str, dict] = field(default_factory=dict)
@@ -130,6 +132,14 @@ class FunnelResult:
     def ids(self, outcome: str) -> list[str]:
         return sorted(i for i, o in self.outcomes.items() if o.outcome == outcome)
 
+    def summary(self) -> dict:
+        """Outcome counts, and the candidates (and those passed with unknowns) by source."""
+        by_outcome = Counter(o.outcome for o in self.outcomes.values())
+        by_source = {k: dict(Counter(o.source for o in self.outcomes.values() if o.outcome == k))
+                     for k in (CANDIDATE, UNKNOWN)}
+        return {"candidates": by_outcome.get(CANDIDATE, 0), "passed_with_unknowns": by_outcome.get(UNKNOWN, 0),
+                "candidates_by_source": by_source[CANDIDATE], "passed_with_unknowns_by_source": by_source[UNKNOWN]}
+
 
 def run_funnel(records: Iterable[Record], stages: list[Stage], criteria: Criteria,
                before_stage: Callable[[str, list[Record]], list[Record]] | None = None) -> FunnelResult:
@@ -137,7 +147,7 @@ def run_funnel(records: Iterable[Record], stages: list[Stage], criteria: Criteri
     (e.g. the electrochemical windows of the records that reached it) and returns the records."""
     current = list(records)
     counts: list[StageCount] = []
-    outcomes = {r.material_id: Outcome(r.material_id) for r in current}
+    outcomes = {r.material_id: Outcome(r.material_id, r.source) for r in current}
     for stage in stages:
         if before_stage is not None:
             current = before_stage(stage.name, current)

@@ -17,7 +17,7 @@ from lark import Token, Transformer, Tree, v_args
 from pymatgen.core import Element
 
 from ..query import NOTHING, elements_all, elements_any, elements_only
-from .properties import KNOWN_PROVIDER_PREFIXES, PROPERTIES, PROVIDER_PREFIX, Prop
+from .properties import BLANK_IS_NULL, KNOWN_PROVIDER_PREFIXES, PROPERTIES, PROVIDER_PREFIX, Prop
 
 EVERYTHING = Q()
 LOOKUPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
@@ -178,7 +178,7 @@ def known(prop: Prop | Unknown, is_known: bool) -> Q:
         return EVERYTHING if is_known else NOTHING
     path = prop.path if prop.kind == "column" else "structure" if prop.kind == "structure" else "elements"
     q = Q(**{f"{path}__isnull": not is_known})
-    if prop.name in ("_gnx_dimensionality", "_gnx_energy_method", "_gnx_spacegroup_symbol", "_gnx_crystal_system"):
+    if prop.name in BLANK_IS_NULL:  # a blank string is an unknown value for these
         q = (~Q(**{path: ""}) & q) if is_known else (q | Q(**{path: ""}))
     return q
 

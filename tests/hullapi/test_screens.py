@@ -94,6 +94,8 @@ def test_the_funnel_counts_add_up_and_unknowns_are_carried_not_decided():
     assert outcomes["g"].stages["electrochemical_window"] == {"result": FAIL, "why": (
         "stable from 1.50 to 2.00 V vs Li/Li+: reduced above 1.0 V")}
     assert outcomes["a"].stages["li_fraction"]["result"] == PASS
+    assert result.summary() == {"candidates": 1, "passed_with_unknowns": 2, "candidates_by_source": {"gnome": 1},
+                                "passed_with_unknowns_by_source": {"gnome": 2}}
 
 
 def test_criteria_are_checked_and_named():
