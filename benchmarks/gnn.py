@@ -1,12 +1,15 @@
 """The GNN on the composition-hash test split of the sample, against CHGNet 0.3.0, in one run.
 
-    .venv/bin/python benchmarks/gnn.py [--ensemble DIR] [--limit N] [--relax 20]
+    .venv/bin/python benchmarks/gnn.py [--ensemble DIR] [--limit N] [--relax 20] [--alternatives DIR] [--sweep]
 
 Prints: MAE (eV/atom) of the ensemble with TTA, of the ensemble without TTA and of each member; CHGNet's
 zero-shot MAE and bias on the same structures (its energy corrected with MP2020 and turned into a formation
 energy with the same elemental references as the labels); screening throughput in candidates/s (structure
 to prediction: graph, 20 volumes x every member); CHGNet single points/s and relaxations/s (FIRE, fmax 0.05).
-No database needed. Targets: ensemble MAE <= 0.05 eV/atom; >= 10 candidates/s on 2 cores and >= 100x a
+--alternatives DIR: for each trained run DIR/*/member-0/last.pt (other widths and depths), its test MAE
+without TTA and the screening throughput of a 4-member ensemble of that shape, beside the released one's.
+--sweep: throughput of every width/depth for several chunk sizes (untrained weights: speed does not depend on
+them). No database needed. Targets: ensemble MAE <= 0.05 eV/atom; >= 10 candidates/s on 2 cores and >= 100x a
 CHGNet relaxation per candidate.
 """
 
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--limit", type=int, default=None, help="Test structures to use (default: all).")
     parser.add_argument("--relax", type=int, default=20, help="Structures for the CHGNet relaxation timing.")
+    parser.add_argument("--alternatives", type=Path, default=None, help="Directory of other trained shapes.")
+    parser.add_argument("--sweep", action="store_true", help="Throughput of widths/depths x chunk sizes.")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import torch
@@ -74,6 +79,10 @@ def main() -> None:
         print(f"  member {m}: MAE {np.mean(np.abs(values - y)):.4f}")
     print(f"screening throughput (structure -> graph -> {len(TTA_VOLUMES)} volumes x {len(models)} members): "
           f"{len(test) / screening:.1f} candidates/s")
+    if args.alternatives:
+        alternatives(args.alternatives, models, structures, ok, y)
+    if args.sweep:
+        sweep(structures[:300])
 
     from chgnet.model import CHGNet, StructOptimizer
 
@@ -117,6 +126,49 @@ def main() -> None:
     print(f"CHGNet relaxations (FIRE, fmax 0.05) on {len(times)}: {relax_rate:.2f} structures/s "
           f"(median {statistics.median(times):.1f} s each)")
     print(f"screening vs CHGNet relaxation per candidate: {len(test) / screening / relax_rate:.0f}x (target >= 100x)")
+
+
+def _throughput(models, structures, repeats: int = 3, **options) -> float:
+    from discovery.gnn.predict import predict_structures
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict_structures(models, structures, **options)
+        times.append(time.perf_counter() - start)
+    return len(structures) / statistics.median(times)
+
+
+def alternatives(root: Path, released, structures, ok, y) -> None:
+    """Test MAE (no TTA) of one trained member of each other shape, and the throughput of 4 such members."""
+    from discovery.gnn.predict import load_model, predict_structures
+
+    chosen = [structures[i] for i in ok]
+    timing = chosen[:300]
+    rows = [("released", released[0], released, None)]
+    for last in sorted(root.glob("*/member-0/last.pt")):
+        model, state = load_model(last)
+        rows.append((last.parent.parent.name, model, [model] * 4, state["epoch"] + 1))
+    print("shape (width x blocks): member-0 test MAE without TTA | 4-member screening throughput (median of 3)")
+    for name, member, ensemble, epochs in rows:
+        plain = predict_structures([member], chosen, volumes=None)
+        mae = np.mean(np.abs(np.array([p.e_form_ev_per_atom for p in plain]) - y))
+        trained = "" if epochs is None else f" ({epochs} epochs)"
+        print(f"  {name:9s} {member.config.embedding_dim:3d} x {member.config.steps}: MAE {mae:.4f} eV/atom{trained}"
+              f" | {_throughput(ensemble, timing):.1f} candidates/s")
+
+
+def sweep(structures) -> None:
+    from discovery.gnn.model import GNNConfig, GNoMEModel
+
+    sizes = (250_000, 500_000, 1_000_000, 2_000_000)
+    print(f"throughput sweep, {len(structures)} structures, 4 members, full TTA (candidates/s, median of 3); "
+          f"chunk = edge-state floats per batch: " + ", ".join(f"{s:,}" for s in sizes))
+    for width, steps in [(64, 3), (48, 3), (32, 3), (64, 2), (48, 2), (32, 2)]:
+        models = [GNoMEModel(GNNConfig(embedding_dim=width, mlp_widths=(width, width), steps=steps)).eval()
+                  for _ in range(4)]
+        figures = [_throughput(models, structures, max_floats=size) for size in sizes]
+        print(f"  width {width} x {steps} blocks: " + "  ".join(f"{f:6.1f}" for f in figures))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python -m discovery.gnn predict INPUT --out OUT.csv [--checkpoint FILE ...] [--no-tta]
     python -m discovery.gnn train DATA.jsonl.gz --out DIR [--members 4] [--epochs 60] [--limit N] [--hours H]
+    python -m discovery.gnn train DATA.jsonl.gz --kind composition --out DIR ...   (the compositional model)
     python -m discovery.gnn release DIR [--to discovery/gnn/released]
 
 INPUT is a CIF, a folder of CIFs, or a jsonl(.gz) in the format of gnome_materials_sample.jsonl.gz. OUT.csv
@@ -77,13 +78,16 @@ def predict(args) -> int:
 def train_members(args) -> int:
     import torch
 
-    from .data import data_hash, examples, read_jsonl, split_of
+    from .data import composition_examples, data_hash, examples, read_jsonl, read_jsonl_compositions, split_of
     from .model import GNNConfig
     from .train import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    items, skipped = examples(read_jsonl(Path(args.data), limit=args.limit))
+    if args.kind == "composition":
+        items, skipped = composition_examples(read_jsonl_compositions(Path(args.data), limit=args.limit))
+    else:
+        items, skipped = examples(read_jsonl(Path(args.data), limit=args.limit))
     train_set = [e for e in items if split_of(e.reduced_formula) == "train"]
     test_set = [e for e in items if split_of(e.reduced_formula) == "test"]
     print(f"{len(train_set)} train, {len(test_set)} test, {len(skipped)} left out "
@@ -92,7 +96,8 @@ def train_members(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     deadline = started + args.hours * 3600 if args.hours else None
     for member in range(args.members):
-        config = GNNConfig(embedding_dim=args.width, mlp_widths=(args.width, args.width), steps=args.steps)
+        config = GNNConfig(embedding_dim=args.width, mlp_widths=(args.width, args.width), steps=args.steps,
+                           kind=args.kind)
         plan = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=member)
         work = out / f"member-{member}"
         while True:
@@ -148,6 +153,8 @@ def main(argv=None) -> int:
     t = sub.add_parser("train", help="train ensemble members on a jsonl(.gz) (resumes)")
     t.add_argument("data")
     t.add_argument("--out", required=True)
+    t.add_argument("--kind", choices=["structure", "composition"], default="structure",
+                   help="structural model (default) or compositional model (one example per reduced formula)")
     t.add_argument("--members", type=int, default=4)
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--limit", type=int, default=None)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .featurize import Graph, GraphError, graph_of, tta_length_factors
+from .featurize import Graph, GraphError, composition_graph, graph_of, tta_length_factors
 
 TRAIN_PERCENT = 85
 
@@ -33,19 +33,25 @@ class Example:
     graph: Graph
 
 
-def read_jsonl(path: Path, limit: int | None = None) -> Iterator[tuple[str, object, float | None]]:
-    """(material id, Structure, formation energy or None) of a jsonl(.gz) in the sample's format."""
-    from pymatgen.core import Structure
-
+def _rows(path: Path, limit: int | None) -> Iterator[tuple[dict, float | None]]:
+    """Rows of a jsonl(.gz) in the sample's format, with the formation energy (None when missing or NaN)."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as fh, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with opener(path, "rt") as fh:
         for i, line in enumerate(fh):
             if limit is not None and i >= limit:
                 return
             row = json.loads(line)
             e_form = row.get("e_form_per_atom")
-            e_form = float(e_form) if e_form is not None and math.isfinite(float(e_form)) else None
+            yield row, (float(e_form) if e_form is not None and math.isfinite(float(e_form)) else None)
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> Iterator[tuple[str, object, float | None]]:
+    """(material id, Structure, formation energy or None) of a jsonl(.gz) in the sample's format."""
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for row, e_form in _rows(path, limit):
             yield row["material_id"], Structure.from_str(row["cif"], fmt="cif"), e_form
 
 
@@ -63,6 +69,39 @@ def examples(items: Iterable[tuple[str, object, float | None]], tta: bool = True
             skipped[material_id] = str(exc)
             continue
         out.append(Example(material_id, structure.composition.reduced_formula, e_form, graph))
+    return out, skipped
+
+
+def read_jsonl_compositions(path: Path, limit: int | None = None) -> Iterator[tuple[str, object, float | None]]:
+    """(material id, Composition, formation energy or None) of a jsonl(.gz) in the sample's format; the CIFs
+    are not parsed."""
+    from pymatgen.core import Composition
+
+    for row, e_form in _rows(path, limit):
+        yield row["material_id"], Composition(row["composition"]), e_form
+
+
+def composition_examples(items: Iterable[tuple[str, object, float | None]]) -> tuple[list[Example], dict[str, str]]:
+    """Examples for the compositional model: one per reduced formula, labelled with the lowest formation energy
+    among its entries (GNoME labels a composition with its best structure). ``items`` are (id, Composition or
+    Structure, e_form); the example's id is that of the lowest entry."""
+    best: dict[str, tuple[float, str, object]] = {}
+    skipped: dict[str, str] = {}
+    for material_id, thing, e_form in items:
+        composition = getattr(thing, "composition", thing)
+        if e_form is None:
+            skipped[material_id] = "no formation energy"
+            continue
+        formula = composition.reduced_formula
+        if formula not in best or e_form < best[formula][0]:
+            best[formula] = (e_form, material_id, composition)
+    out = []
+    for formula in sorted(best):
+        e_form, material_id, composition = best[formula]
+        try:
+            out.append(Example(material_id, formula, e_form, composition_graph(composition)))
+        except GraphError as exc:
+            skipped[material_id] = str(exc)
     return out, skipped
 
 

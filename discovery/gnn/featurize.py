@@ -29,6 +29,7 @@ class Graph:
     senders: np.ndarray  # (E,) int
     receivers: np.ndarray  # (E,) int
     lengths: np.ndarray  # (E,) float, Å, at the input cell
+    weights: np.ndarray | None = None  # (n,) atomic fractions: composition graphs only (one node per element)
 
     @property
     def n_nodes(self) -> int:
@@ -38,7 +39,7 @@ class Graph:
         """The graph of the cell scaled by ``length_factor`` (edges beyond the cutoff dropped)."""
         lengths = self.lengths * length_factor
         keep = lengths <= cutoff
-        return Graph(self.species, self.senders[keep], self.receivers[keep], lengths[keep])
+        return Graph(self.species, self.senders[keep], self.receivers[keep], lengths[keep], self.weights)
 
 
 def graph_of(structure, cutoff: float = CUTOFF_A, min_scale: float = 1.0) -> Graph:
@@ -70,6 +71,26 @@ def graph_of(structure, cutoff: float = CUTOFF_A, min_scale: float = 1.0) -> Gra
     # edge j -> i: the neighbour sends, the centre receives
     return Graph(species=numbers - 1, senders=neighbours.astype(np.int64), receivers=centres.astype(np.int64),
                  lengths=distances.astype(np.float64))
+
+
+def composition_graph(composition) -> Graph:
+    """The graph of a composition for the compositional model: one node per element, weighted by its atomic
+    fraction, no edges (GNoME's released code disables edges when there are no positions).
+
+    Raises:
+        GraphError: an element beyond Z=94, or an empty composition.
+    """
+    amounts = {el: amt for el, amt in composition.element_composition.items() if amt > 0}
+    if not amounts:
+        raise GraphError("empty composition")
+    heavy = sorted(el.symbol for el in amounts if el.Z > NUM_ELEMENTS)
+    if heavy:
+        raise GraphError(f"element(s) beyond Z={NUM_ELEMENTS}: {', '.join(heavy)}")
+    elements = sorted(amounts, key=lambda el: el.Z)
+    total = sum(amounts.values())
+    empty = np.zeros(0, dtype=np.int64)
+    return Graph(species=np.array([el.Z - 1 for el in elements]), senders=empty, receivers=empty,
+                 lengths=np.zeros(0), weights=np.array([amounts[el] / total for el in elements]))
 
 
 def tta_length_factors(volumes=TTA_VOLUMES) -> np.ndarray:

@@ -37,6 +37,7 @@ class GNNConfig:
     cutoff: float = CUTOFF_A
     shift: float = -1.6526496  # eV/atom (GNoME's); set from the training data's mean
     scale: float = 1.0  # eV/atom; set from the training data's standard deviation
+    kind: str = "structure"  # "structure" (GNoMEModel) or "composition" (CompositionModel)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -59,7 +60,9 @@ class BetaSwish(nn.Module):
         self.beta = nn.Parameter(torch.ones(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.beta * x)
+        if torch.is_grad_enabled():
+            return x * torch.sigmoid(self.beta * x)
+        return torch.sigmoid(x * self.beta).mul_(x)  # inference: one temporary less
 
 
 class MLP(nn.Sequential):
@@ -84,22 +87,59 @@ def _segment_sum(values: torch.Tensor, index: torch.Tensor, count: int) -> torch
     return out.index_add_(0, index, values)
 
 
+def _first_layer_parts(mlp: MLP, dim: int, parts: int) -> list[torch.Tensor]:
+    """The first linear layer of ``mlp`` split by input block: W @ [a, b, c] = W_a a + W_b b + W_c c."""
+    return list(mlp[0].weight.split(dim, dim=1))[:parts]
+
+
+def _mlp_rest(mlp: MLP, h: torch.Tensor) -> torch.Tensor:
+    for layer in list(mlp)[1:]:
+        h = layer(h)
+    return h
+
+
 class Block(nn.Module):
+    """One message-passing block. The first layer of each MLP takes a concatenation; it is evaluated as a sum of
+    per-part products (W [e, x_s, x_r, u] = W_e e + (W_s x)[s] + (W_r x + W_u u)[r]), so that node and global
+    terms are computed once per node or graph instead of once per edge. Same weights, same function; about
+    twice as fast as building the (edges x 4 dim) concatenation."""
+
     def __init__(self, dim: int, widths: tuple[int, ...], readout: bool = False) -> None:
         super().__init__()
+        self.dim = dim
         self.edge = MLP(4 * dim, (*widths[:-1], dim))
         self.node = MLP(4 * dim, (*widths[:-1], dim))
         self.globe = MLP(3 * dim, (*widths[:-1], 1) if readout else (*widths[:-1], dim))
 
     def forward(self, x, e, u, senders, receivers, node_graph, edge_graph, n_node):
         n_graphs = u.shape[0]
+        w_e, w_s, w_r, w_u = _first_layer_parts(self.edge, self.dim, 4)
+        at_receiver = torch.addmm((u @ w_u.T + self.edge[0].bias).index_select(0, node_graph), x, w_r.T)
+        h = at_receiver.index_select(0, receivers).add_((x @ w_s.T).index_select(0, senders)).addmm_(e, w_e.T)
+        e = _mlp_rest(self.edge, h)
+        sent = _segment_sum(e, senders, x.shape[0])
+        received = _segment_sum(e, receivers, x.shape[0])
+        # the sums are divided by the average coordination 17 (folded into the products below)
+        w_x, w_sent, w_received, w_u = _first_layer_parts(self.node, self.dim, 4)
+        h = (torch.addmm((u @ w_u.T + self.node[0].bias).index_select(0, node_graph), x, w_x.T)
+             .addmm_(sent, w_sent.T, alpha=1 / AVERAGE_EDGE_COORDINATION)
+             .addmm_(received, w_received.T, alpha=1 / AVERAGE_EDGE_COORDINATION))
+        x = _mlp_rest(self.node, h)
+        nodes_mean = _segment_sum(x, node_graph, n_graphs) / n_node[:, None]
+        # edges -> global: sum / 17 / n_node in every block. (GNoME's code takes the edge mean divided by
+        # n_node in the readout block; that makes the energy per atom of a supercell differ from the cell's.)
+        edges = _segment_sum(e, edge_graph, n_graphs) / AVERAGE_EDGE_COORDINATION / n_node[:, None]
+        u = self.globe(torch.cat([nodes_mean, edges, u], dim=-1))
+        return x, e, u
+
+    def forward_concatenated(self, x, e, u, senders, receivers, node_graph, edge_graph, n_node):
+        """The same block written with explicit concatenations (the reference the fast form is tested against)."""
+        n_graphs = u.shape[0]
         e = self.edge(torch.cat([e, x[senders], x[receivers], u[edge_graph]], dim=-1))
         sent = _segment_sum(e, senders, x.shape[0]) / AVERAGE_EDGE_COORDINATION
         received = _segment_sum(e, receivers, x.shape[0]) / AVERAGE_EDGE_COORDINATION
         x = self.node(torch.cat([x, sent, received, u[node_graph]], dim=-1))
         nodes_mean = _segment_sum(x, node_graph, n_graphs) / n_node[:, None]
-        # edges -> global: sum / 17 / n_node in every block. (GNoME's code takes the edge mean divided by
-        # n_node in the readout block; that makes the energy per atom of a supercell differ from the cell's.)
         edges = _segment_sum(e, edge_graph, n_graphs) / AVERAGE_EDGE_COORDINATION / n_node[:, None]
         u = self.globe(torch.cat([nodes_mean, edges, u], dim=-1))
         return x, e, u
@@ -121,14 +161,67 @@ class GNoMEModel(nn.Module):
         blocks.append(Block(dim, config.mlp_widths, readout=True))
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, batch: Batch) -> torch.Tensor:
+    def forward(self, batch: Batch, concatenated: bool = False) -> torch.Tensor:
         rbf = torch.exp(-((batch.lengths[:, None] - self.centres[None, :]) ** 2) / GAUSSIAN_WIDTH_A**2)
         x = self.node_embedding(batch.species) + self.node_bias
         e = self.edge_embedding(rbf)
         u = self.global_embedding.expand(batch.n_graphs, -1)
         for block in self.blocks:
-            x, e, u = block(x, e, u, batch.senders, batch.receivers, batch.node_graph, batch.edge_graph, batch.n_node)
+            step = block.forward_concatenated if concatenated else block
+            x, e, u = step(x, e, u, batch.senders, batch.receivers, batch.node_graph, batch.edge_graph, batch.n_node)
         return self.config.scale * u[:, 0] + self.config.shift
+
+
+class CompositionBlock(nn.Module):
+    """Node and global updates without edges: x <- MLP([x, u]), u <- MLP([mean of x, u])."""
+
+    def __init__(self, dim: int, widths: tuple[int, ...], readout: bool = False) -> None:
+        super().__init__()
+        self.node = MLP(2 * dim, (*widths[:-1], dim))
+        self.globe = MLP(2 * dim, (*widths[:-1], 1) if readout else (*widths[:-1], dim))
+
+    def forward(self, x, u, node_graph, n_node):
+        x = self.node(torch.cat([x, u[node_graph]], dim=-1))
+        nodes_mean = _segment_sum(x, node_graph, u.shape[0]) / n_node[:, None]
+        return x, self.globe(torch.cat([nodes_mean, u], dim=-1))
+
+
+class CompositionModel(nn.Module):
+    """GNoME's compositional model: formation energy per atom from the composition alone.
+
+    One node per element; its input is the one-hot element vector times the atomic fraction (so the node
+    embedding is the fraction times the element's embedding row, plus a bias). Without positions there are no
+    edges, as in GNoME's released code: messages go node -> global -> node. Takes a Batch of
+    ``composition_graph`` graphs.
+    """
+
+    def __init__(self, config: GNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.embedding_dim
+        self.node_embedding = nn.Embedding(NUM_ELEMENTS, dim)
+        self.node_bias = nn.Parameter(torch.zeros(dim))
+        self.global_embedding = nn.Parameter(torch.zeros(dim))
+        blocks = [CompositionBlock(dim, config.mlp_widths) for _ in range(config.steps - 1)]
+        blocks.append(CompositionBlock(dim, config.mlp_widths, readout=True))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        if batch.weights is None:
+            raise ValueError("the compositional model takes composition graphs (with atomic fractions)")
+        x = self.node_embedding(batch.species) * batch.weights[:, None] + self.node_bias
+        u = self.global_embedding.expand(batch.n_graphs, -1)
+        for block in self.blocks:
+            x, u = block(x, u, batch.node_graph, batch.n_node)
+        return self.config.scale * u[:, 0] + self.config.shift
+
+
+def build_model(config: GNNConfig) -> nn.Module:
+    """The model a config describes (its ``kind``)."""
+    kinds = {"structure": GNoMEModel, "composition": CompositionModel}
+    if config.kind not in kinds:
+        raise ValueError(f"unknown model kind {config.kind!r}: one of {', '.join(kinds)}")
+    return kinds[config.kind](config)
 
 
 @dataclass
@@ -141,11 +234,12 @@ class Batch:
     edge_graph: torch.Tensor
     n_node: torch.Tensor  # float, per graph
     n_graphs: int
+    weights: torch.Tensor | None = None  # per node: atomic fractions of composition graphs
 
     def to(self, device) -> Batch:
         return Batch(*(t.to(device) if isinstance(t, torch.Tensor) else t for t in (
             self.species, self.senders, self.receivers, self.lengths, self.node_graph, self.edge_graph, self.n_node,
-            self.n_graphs)))
+            self.n_graphs, self.weights)))
 
 
 def batch_graphs(graphs, dtype=torch.float32) -> Batch:
@@ -165,6 +259,8 @@ def batch_graphs(graphs, dtype=torch.float32) -> Batch:
         edge_graph=torch.from_numpy(np.repeat(np.arange(len(graphs)), n_edges)).long(),
         n_node=torch.from_numpy(n_nodes).to(dtype),
         n_graphs=len(graphs),
+        weights=(torch.from_numpy(np.concatenate([g.weights for g in graphs])).to(dtype)
+                 if graphs and graphs[0].weights is not None else None),
     )
 
 

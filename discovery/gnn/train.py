@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import Example
-from .model import GNNConfig, GNoMEModel, batch_graphs, device
+from .model import GNNConfig, GNoMEModel, batch_graphs, build_model, device
 from .predict import load_model, predict_graphs, save_checkpoint
 
 
@@ -107,7 +107,7 @@ def train(
         _seed(train_config.seed)
         targets = np.array([e.e_form for e in train_set])
         model_config.shift, model_config.scale = float(targets.mean()), float(targets.std() or 1.0)
-        model = GNoMEModel(model_config)
+        model = build_model(model_config)
         optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate,
                                       weight_decay=train_config.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))

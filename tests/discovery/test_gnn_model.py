@@ -84,6 +84,17 @@ def test_tta_at_scale_one_alone_is_the_plain_prediction_and_more_volumes_only_lo
     assert predict_graphs([model], [graphs[0]], volumes=[0.8])[0][0] == pytest.approx(energy(model, small), abs=1e-9)
 
 
+def test_the_fast_block_is_the_concatenated_block_and_chunking_changes_no_prediction(model, structures):
+    graphs = [graph_of(s, min_scale=float(tta_length_factors([0.8])[0])) for s in structures]
+    batch = batch_graphs(graphs, dtype=torch.float64)
+    with torch.no_grad():
+        fast, reference = model(batch), model(batch, concatenated=True)
+    assert torch.allclose(fast, reference, atol=1e-12, rtol=0)
+    assert float((fast - fast.mean()).abs().max()) > 1e-3  # the structures differ, so a constant would fail
+    one_by_one = predict_graphs([model], graphs, max_floats=1)  # every crystal in a chunk of its own
+    assert predict_graphs([model], graphs, max_floats=10**9) == pytest.approx(one_by_one, abs=1e-12)
+
+
 def test_a_saved_checkpoint_predicts_identically(model, structures, tmp_path):
     save_checkpoint(tmp_path / "m.pt", model, epoch=3)
     loaded, rest = load_model(tmp_path / "m.pt")
