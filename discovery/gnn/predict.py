@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .featurize import TTA_VOLUMES, Graph, GraphError, graph_of, tta_length_factors
+from .featurize import CUTOFF_A, TTA_VOLUMES, Graph, GraphError, graph_of, tta_length_factors
 from .model import GNNConfig, GNoMEModel, batch_graphs, build_model, device
 
 
@@ -41,20 +41,22 @@ class Prediction:
 
 # Inference is bound by memory traffic: a batch whose edge states fit in the CPU's cache runs 2.5x (width 64)
 # to 3.5x (width 32) faster than a batch of 64 crystals x 20 volumes (benchmarks/gnn.py --sweep). A chunk
-# holds at most this many edge-state floats (edges x 20 volumes x embedding width), and at least one crystal.
+# holds at most this many edge-state floats (edges x embedding width), and at least one scaled graph; the volumes
+# of one large crystal may be split across chunks.
 EDGE_FLOATS_PER_CHUNK = 500_000
 
 
-def _chunks(graphs: Sequence[Graph], n_volumes: int, width: int, max_floats: int):
+def _chunks(sizes: Sequence[int], width: int, max_floats: int):
+    """(start, stop) ranges over items of the given edge counts, each within the budget (or a single item)."""
     start, floats = 0, 0
-    for i, graph in enumerate(graphs):
-        cost = (len(graph.lengths) + graph.n_nodes) * n_volumes * width
+    for i, size in enumerate(sizes):
+        cost = size * width
         if i > start and floats + cost > max_floats:
             yield start, i
             start, floats = i, 0
         floats += cost
-    if start < len(graphs):
-        yield start, len(graphs)
+    if start < len(sizes):
+        yield start, len(sizes)
 
 
 @torch.no_grad()
@@ -63,20 +65,32 @@ def predict_graphs(models: Sequence[GNoMEModel], graphs: Sequence[Graph], volume
     """(models, graphs) predictions; with ``volumes`` (None: no TTA) the minimum over the scaled cells.
 
     Graphs must come from ``graph_of(..., min_scale=smallest length factor)`` for an exact TTA. Each chunk of
-    graphs is batched once and goes through every model while it is in cache.
+    scaled graphs is batched once and goes through every model while it is in cache.
     """
     factors = [1.0] if volumes is None else list(tta_length_factors(list(volumes)))
-    out = np.empty((len(models), len(graphs)))
+    out = np.empty((len(models), len(graphs) * len(factors)))
     dev = device()
+    dtype = next(models[0].parameters()).dtype
     width = max(m.config.embedding_dim for m in models)
-    for start, stop in _chunks(graphs, len(factors), width, max_floats):
-        chunk = graphs[start:stop]
-        scaled = [g.scaled(f) for g in chunk for f in factors]
-        batch = batch_graphs(scaled, dtype=next(models[0].parameters()).dtype).to(dev)
+
+    def scaled_graph(item: int) -> Graph:
+        return graphs[item // len(factors)].scaled(factors[item % len(factors)])
+
+    # edge counts per (graph, volume) item, without building the scaled graphs twice
+    sizes = []
+    for g in graphs:
+        if volumes is None:
+            sizes.append(len(g.lengths) + g.n_nodes)
+        else:
+            sorted_lengths = np.sort(g.lengths)
+            for f in factors:
+                sizes.append(int(np.searchsorted(sorted_lengths, CUTOFF_A / f, side="right")) + g.n_nodes)
+    for start, stop in _chunks(sizes, width, max_floats):
+        # scaled graphs are made chunk by chunk: memory stays bounded
+        batch = batch_graphs([scaled_graph(i) for i in range(start, stop)], dtype=dtype).to(dev)
         for m, model in enumerate(models):
-            values = model.to(dev)(batch).cpu().numpy().reshape(len(chunk), len(factors))
-            out[m, start:stop] = values.min(axis=1)
-    return out
+            out[m, start:stop] = model.to(dev)(batch).cpu().numpy()
+    return out.reshape(len(models), len(graphs), len(factors)).min(axis=2)
 
 
 def aggregate(per_model: np.ndarray) -> list[Prediction]:
