@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.html import format_html, format_html_join
 
 from materials.admin import ReadOnlyMixin
 
-from . import tasks
-from .models import ModelCheckpoint
+from . import rounds, tasks
+from .models import Candidate, DiscoveryRound, ModelCheckpoint
 
 
 @admin.register(ModelCheckpoint)
@@ -28,3 +31,149 @@ class ModelCheckpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
                                   epochs=training.get("epochs", 60), batch_size=training.get("batch_size", 64),
                                   learning_rate=training.get("learning_rate", 2e-3), name=checkpoint.name)
         self.message_user(request, f"Started {queryset.count()} training run(s)", messages.SUCCESS)
+
+
+class DiscoveryRoundForm(forms.ModelForm):
+    """The start form: what a round generates from, how much, and how it screens and evaluates."""
+
+    chemsys = forms.CharField(required=False, help_text="Seed chemical systems, comma-separated (e.g. Li-P-S, Li-Mn-O): "
+                              "their stable crystals are the seeds.")
+    seeds = forms.CharField(required=False, help_text="And/or seed material ids, comma-separated.")
+    generators = forms.MultipleChoiceField(choices=[("substitution", "Ionic substitution"),
+                                                    ("saps", "SAPS (partial substitution)")],
+                                           initial=["substitution", "saps"], widget=forms.CheckboxSelectMultiple)
+    candidate_budget = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["candidate_budget"])
+    max_seeds = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["max_seeds"])
+    threshold_ev_per_atom = forms.FloatField(initial=rounds.DEFAULTS["threshold_ev_per_atom"],
+                                             help_text="Keep candidates predicted below this, eV/atom above the 'all' hull.")
+    evaluation_budget = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["evaluation_budget"])
+    control_fraction = forms.FloatField(min_value=0, max_value=1, initial=rounds.DEFAULTS["control_fraction"],
+                                        help_text="Random unfiltered candidates evaluated as a control, share of the budget.")
+    evaluator = forms.ChoiceField(choices=[("chgnet", "CHGNet 0.3.0 (potential)"), ("sevennet", "SevenNet-0 (potential)")])
+    fmax = forms.FloatField(min_value=0.001, initial=rounds.DEFAULTS["fmax"], help_text="eV/Å")
+    max_steps = forms.IntegerField(min_value=0, initial=rounds.DEFAULTS["max_steps"])
+    cluster = forms.BooleanField(required=False, help_text="StructureMatcher deduplication while generating.")
+    retrain = forms.BooleanField(required=False, help_text="Retrain the ensemble afterwards (hours on a CPU).")
+    random_seed = forms.IntegerField(initial=0)
+
+    class Meta:
+        model = DiscoveryRound
+        fields = ["name"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        config = {k: data[k] for k in ("generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
+                                       "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps",
+                                       "cluster", "retrain", "random_seed")}
+        config["chemsys"] = [x.strip() for x in (data.get("chemsys") or "").split(",") if x.strip()]
+        config["seeds"] = [x.strip() for x in (data.get("seeds") or "").split(",") if x.strip()]
+        try:
+            self.instance.config = rounds.validate_config(config)
+        except rounds.RoundError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+class CandidateInline(ReadOnlyMixin, admin.TabularInline):
+    model = Candidate
+    fields = ("formula_reduced", "method", "parent", "arm", "e_form_pred_ev_per_atom", "e_above_hull_pred_ev_per_atom",
+              "evaluation", "e_form_ev_per_atom", "e_above_hull_ev_per_atom", "is_stable", "material")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "evaluated candidates (predicted: GNN ensemble; evaluated: the evaluator, a potential)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(arm="").select_related("material")
+
+
+@admin.register(DiscoveryRound)
+class DiscoveryRoundAdmin(admin.ModelAdmin):
+    form = DiscoveryRoundForm
+    list_display = ("pk", "name", "status", "stage", "progress", "generated", "evaluated", "hit_rate", "prevalence",
+                    "daf", "created_at")
+    list_filter = ("status", "stage")
+    actions = ["cancel_rounds", "resume_rounds"]
+    inlines = [CandidateInline]
+    change_form_template = "admin/discovery/discoveryround/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "chemsys", "seeds", "generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
+                    "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps", "cluster", "retrain",
+                    "random_seed"]
+        return ["name", "status", "stage", "progress", "counts_table", "metrics_table", "timings", "config",
+                "created_by", "created_at", "started_at", "finished_at", "error"]
+
+    def get_inlines(self, request, obj=None):
+        return [] if obj is None else self.inlines
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: tasks.advance_round.delay(obj.pk))
+        self.message_user(request, f"Round {obj.pk} queued: watch its stage and counts here.", messages.SUCCESS)
+
+    @admin.display(description="generated")
+    def generated(self, obj):
+        return obj.counts.get("generated", "—")
+
+    @admin.display(description="evaluated")
+    def evaluated(self, obj):
+        return obj.counts.get("evaluated", "—")
+
+    @admin.display(description="hit rate")
+    def hit_rate(self, obj):
+        return _pct(obj.metrics.get("hit_rate"))
+
+    @admin.display(description="prevalence")
+    def prevalence(self, obj):
+        return _pct(obj.metrics.get("prevalence"))
+
+    @admin.display(description="DAF")
+    def daf(self, obj):
+        value = obj.metrics.get("daf")
+        return "—" if value is None else f"{value:.2f}"
+
+    @admin.display(description="counts")
+    def counts_table(self, obj):
+        return _table(obj.counts)
+
+    @admin.display(description="metrics (energies: evaluator = machine-learned potential, not DFT)")
+    def metrics_table(self, obj):
+        return _table({k: v for k, v in obj.metrics.items() if k != "new_stable"})
+
+    @admin.action(description="Cancel the selected rounds")
+    def cancel_rounds(self, request, queryset):
+        n = sum(rounds.cancel(r.pk) for r in queryset)
+        self.message_user(request, f"Cancelled {n} round(s)", messages.SUCCESS)
+
+    @admin.action(description="Resume the selected rounds from their last finished stage")
+    def resume_rounds(self, request, queryset):
+        resumable = [r for r in queryset if r.status in {DiscoveryRound.Status.FAILED, DiscoveryRound.Status.RUNNING,
+                                                         DiscoveryRound.Status.PENDING}]
+        for rnd in resumable:
+            DiscoveryRound.objects.filter(pk=rnd.pk).update(status=DiscoveryRound.Status.RUNNING, error="")
+            tasks.advance_round.delay(rnd.pk)
+        self.message_user(request, f"Resumed {len(resumable)} round(s)", messages.SUCCESS)
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _table(values: dict):
+    if not values:
+        return "—"
+    return format_html("<table>{}</table>", format_html_join(
+        "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in values.items())))

@@ -37,3 +37,100 @@ class ModelCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk} ({self.status})"
+
+
+class DiscoveryRound(models.Model):
+    """One turn of the GNoME flywheel: generate, screen with the ensemble, select, evaluate, ingest, update the
+    hull, measure. ``stage`` is the last stage finished; a resumed round starts from the next one."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Stage(models.TextChoices):
+        CREATED = "created", "Created"
+        GENERATED = "generated", "Candidates generated"
+        SCREENED = "screened", "Candidates screened"
+        SELECTED = "selected", "Candidates selected"
+        EVALUATED = "evaluated", "Candidates evaluated"
+        INGESTED = "ingested", "Materials stored"
+        HULL = "hull", "Hull updated"
+        MEASURED = "measured", "Metrics recorded"
+        RETRAINED = "retrained", "Ensemble retrained"
+
+    name = models.CharField(max_length=100, blank=True)
+    config = JSONField(default=dict, help_text="Chemical systems or seeds, generators, budgets, threshold, evaluator.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CREATED)
+    progress = models.CharField(max_length=200, blank=True, help_text="What the round is doing now.")
+    counts = JSONField(default=dict, blank=True, help_text="Candidates per stage.")
+    metrics = JSONField(default=dict, blank=True, help_text="Hit rate, prevalence, DAF, model MAE, new stable materials.")
+    timings = JSONField(default=dict, blank=True, help_text="Wall seconds per stage.")
+    checkpoint = models.ForeignKey(ModelCheckpoint, null=True, blank=True, on_delete=models.SET_NULL,
+                                   help_text="The ensemble that screened (empty: the released one).")
+    created_by = models.CharField(max_length=150, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"round #{self.pk} {self.name} ({self.status}, {self.stage})"
+
+
+class Candidate(models.Model):
+    """A generated crystal of a round: how it was made, what the ensemble predicted, what the evaluator found."""
+
+    class Arm(models.TextChoices):
+        NONE = "", "Not chosen"
+        FILTERED = "filtered", "Selected by the model"
+        CONTROL = "control", "Random control (unfiltered)"
+
+    class Evaluation(models.TextChoices):
+        NONE = "", "Not evaluated"
+        DONE = "done", "Evaluated"
+        FAILED = "failed", "Evaluation failed"
+
+    round = models.ForeignKey(DiscoveryRound, on_delete=models.CASCADE, related_name="candidates")
+    key = models.CharField(max_length=16, help_text="Hash of the structure: the idempotency key within the round.")
+    method = models.CharField(max_length=16, db_index=True)
+    parent = models.CharField(max_length=64, help_text="Seed material id, or the reduced formula for random structures.")
+    detail = JSONField(default=dict, blank=True)
+    formula_reduced = models.CharField(max_length=120, db_index=True)
+    chemsys = models.CharField(max_length=120)
+    nsites = models.PositiveIntegerField()
+    structure = JSONField(help_text="pymatgen Structure.as_dict() as generated (unrelaxed).")
+    # the ensemble's prediction (a model's, never DFT)
+    e_form_pred_ev_per_atom = models.FloatField(null=True, blank=True)
+    e_form_iqr_ev_per_atom = models.FloatField(null=True, blank=True)
+    e_above_hull_pred_ev_per_atom = models.FloatField(null=True, blank=True, db_index=True)
+    screen_error = models.CharField(max_length=300, blank=True)
+    screened = models.BooleanField(default=False, db_index=True)
+    arm = models.CharField(max_length=8, choices=Arm.choices, blank=True, default="", db_index=True)
+    # the evaluator's result
+    evaluation = models.CharField(max_length=8, choices=Evaluation.choices, blank=True, default="", db_index=True)
+    evaluator = models.CharField(max_length=120, blank=True)
+    energy_ev = models.FloatField(null=True, blank=True, help_text="Corrected total energy of the relaxed cell, eV.")
+    e_form_ev_per_atom = models.FloatField(null=True, blank=True)
+    e_above_hull_ev_per_atom = models.FloatField(null=True, blank=True, help_text="Against the hull after the round.")
+    is_stable = models.BooleanField(null=True, blank=True)
+    relaxed_structure = JSONField(null=True, blank=True)
+    evaluation_detail = JSONField(default=dict, blank=True, help_text="Converged, steps, seconds, correction.")
+    material = models.ForeignKey("materials.Material", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="discovery_candidates")
+
+    class Meta:
+        ordering = ["round_id", "pk"]
+        constraints = [models.UniqueConstraint(fields=["round", "key"], name="candidate_one_per_key")]
+        indexes = [models.Index(fields=["round", "screened"], name="candidate_round_screened"),
+                   models.Index(fields=["round", "arm", "evaluation"], name="candidate_round_arm_eval")]
+
+    def __str__(self) -> str:
+        return f"{self.formula_reduced} ({self.method} of {self.parent}, round {self.round_id})"

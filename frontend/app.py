@@ -2,7 +2,8 @@
 
 It reads the catalogue through the same query module as the REST API (materials.query) and the hull and
 screens through their services; it never builds a filter of its own. Pages: search (/explorer/),
-material (/explorer/material/<id>), screens (/explorer/screens), discovery (/explorer/discovery).
+material (/explorer/material/<id>), screens (/explorer/screens), discovery (/explorer/discovery, and one round
+at /explorer/discovery/<round id>).
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ def material_page(material_id: str):
     return content, material.get_structure()
 
 
-# ---- screens and discovery ----------------------------------------------------------------------
+# ---- screens ------------------------------------------------------------------------------------
 
 def screens_page():
     import plotly.graph_objects as go
@@ -277,12 +277,338 @@ def screens_page():
     return html.Div(blocks)
 
 
-def discovery_page():
-    return html.Div([
-        html.H1("Discovery rounds", className="title is-4"),
-        _notice("No discovery rounds yet. Rounds (candidates, hit rate and discovery rate per round, predicted "
-                "against evaluated energies) appear here once admins start them.", "info", "no-rounds"),
+# ---- discovery rounds ---------------------------------------------------------------------------
+# Everything here reads through the discovery app's models and the REST API's serialisers (discovery.api), so
+# that the page and /api/v1/discovery/ say the same thing. Predicted energies are the GNN ensemble's, evaluated
+# ones the round's evaluator's (a machine-learned potential): neither is DFT, and every label says so.
+
+PREDICTED_LABEL = "GNN ensemble (machine-learned)"
+ROUND_COLUMNS = [
+    ("id", "Round"), ("name", "Name"), ("status", "Status"), ("stage", "Stage"), ("progress", "Progress"),
+    ("generated", "Generated"), ("evaluated", "Evaluated"), ("hit_rate", "Hit rate"), ("prevalence", "Prevalence"),
+    ("daf", "DAF"), ("new_stable", "New stable"), ("created", "Created"),
+]
+ARM_COLOURS = {"filtered": "#3273dc", "control": "#f14668"}
+STATUS_TAGS = {"succeeded": "is-success", "failed": "is-danger", "running": "is-info", "cancelled": "is-warning",
+               "pending": "is-light"}
+MAX_ROUNDS = 200  # as the REST API's round list
+
+
+def discovery_href(round_id: int | None = None) -> str:
+    return f"{PREFIX}discovery" if round_id is None else f"{PREFIX}discovery/{round_id}"
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{fmt(value, 1, 100)} %"
+
+
+def _when(value) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z") if value else "—"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _label(choices, value: str) -> str:
+    try:
+        return choices(value).label
+    except ValueError:
+        return value or "—"
+
+
+def round_docs(limit: int = MAX_ROUNDS) -> list[dict]:
+    """The newest rounds, newest first, as the REST API's full round documents."""
+    from discovery.api import round_doc
+    from discovery.models import DiscoveryRound
+
+    return [round_doc(r, full=True) for r in DiscoveryRound.objects.select_related("checkpoint")[:limit]]
+
+
+def round_rows(docs: list[dict]) -> list[dict]:
+    """Rows of the rounds table (same order as ``docs``): counts, rates and the number of new stable materials."""
+    from discovery.models import DiscoveryRound
+
+    rows = []
+    for doc in docs:
+        metrics, counts = doc.get("metrics") or {}, doc.get("counts") or {}
+        rows.append({
+            "id": f"[#{doc['id']}]({discovery_href(doc['id'])})", "name": doc["name"] or "—",
+            "status": _label(DiscoveryRound.Status, doc["status"]), "stage": _label(DiscoveryRound.Stage, doc["stage"]),
+            "progress": doc["progress"] or "—", "generated": counts.get("generated", "—"),
+            "evaluated": counts.get("evaluated", "—"), "hit_rate": _percent(doc["hit_rate"]),
+            "prevalence": _percent(doc["prevalence"]), "daf": fmt(doc["daf"], 2),
+            "new_stable": len(metrics["new_stable"]) if "new_stable" in metrics else "—",
+            "created": _when(doc["created_at"]),
+        })
+    return rows
+
+
+def rounds_figure(docs: list[dict]):
+    """Hit rate (the model's arm) and prevalence (the random control) per measured round, oldest first, as bars;
+    the discovery acceleration factor on a second axis and in the hover. None when no round has either rate."""
+    import plotly.graph_objects as go
+
+    measured = [d for d in reversed(docs) if d["hit_rate"] is not None or d["prevalence"] is not None]
+    if not measured:
+        return None
+    x = [f"#{d['id']} {d['name']}".strip() for d in measured]
+
+    def arm(doc, which):
+        m = doc.get("metrics") or {}
+        return [m.get(f"stable_{which}"), m.get(f"evaluated_{which}"), "—" if doc["daf"] is None else f"{doc['daf']:.2f}"]
+
+    figure = go.Figure()
+    for key, name, which, colour in (("hit_rate", "Hit rate (model-filtered)", "filtered", ARM_COLOURS["filtered"]),
+                                     ("prevalence", "Prevalence (random control)", "control", ARM_COLOURS["control"])):
+        figure.add_trace(go.Bar(
+            x=x, y=[d[key] for d in measured], name=name, marker_color=colour,
+            customdata=[arm(d, which) for d in measured],
+            hovertemplate=f"{name}: %{{y:.1%}}<br>%{{customdata[0]}} stable of %{{customdata[1]}} evaluated"
+                          "<br>DAF %{customdata[2]}<extra>%{x}</extra>"))
+    figure.add_trace(go.Scatter(
+        x=x, y=[d["daf"] for d in measured], name="DAF (hit rate / prevalence)", yaxis="y2", mode="lines+markers",
+        line={"color": "#48c78e"}, hovertemplate="DAF %{y:.2f}<extra>%{x}</extra>"))
+    figure.update_layout(
+        barmode="group", bargap=0.35, height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis={"title": "stable share of the evaluated", "tickformat": ".0%", "rangemode": "tozero"},
+        yaxis2={"title": "DAF", "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False},
+        xaxis={"type": "category"}, legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
+    return figure
+
+
+def evaluated_label(config: dict, methods=()) -> str:
+    """What the evaluated energies are: the evaluator that made them (a machine-learned potential, not DFT)."""
+    names = sorted({m.split(" relax (")[0] for m in methods if m})
+    if not names:
+        from discovery.evaluation import evaluator_named
+
+        try:
+            names = [evaluator_named(str(config.get("evaluator") or "")).label]
+        except (ValueError, TypeError):
+            names = [str(config.get("evaluator") or "the round's evaluator")]
+    return f"{' / '.join(names)} (machine-learned potential, not DFT)"
+
+
+def parity_figure(candidates: list[dict], evaluated: str):
+    """Predicted against evaluated formation energy of evaluated candidates (``candidate_doc`` documents), one
+    trace per arm, with the y = x line. None when no candidate has both energies."""
+    import plotly.graph_objects as go
+
+    from discovery.models import Candidate
+
+    points = [c for c in candidates if c["evaluated"] and c["evaluated"]["status"] == Candidate.Evaluation.DONE
+              and c["predicted"]["e_form_ev_per_atom"] is not None and c["evaluated"]["e_form_ev_per_atom"] is not None]
+    if not points:
+        return None
+    figure = go.Figure()
+    for arm in (Candidate.Arm.FILTERED, Candidate.Arm.CONTROL):
+        mine = [c for c in points if c["arm"] == arm]
+        if not mine:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[c["predicted"]["e_form_ev_per_atom"] for c in mine], y=[c["evaluated"]["e_form_ev_per_atom"] for c in mine],
+            mode="markers", name=arm.label, marker={"color": ARM_COLOURS[arm], "size": 9, "opacity": 0.8},
+            text=[c["formula"] for c in mine],
+            customdata=[[c["evaluated"]["material_id"] or "not stored", fmt(c["evaluated"]["e_above_hull_ev_per_atom"],
+                                                                            1, 1000)] for c in mine],
+            hovertemplate="%{text} (%{customdata[0]})<br>predicted %{x:.3f} eV/atom<br>evaluated %{y:.3f} eV/atom"
+                          "<br>E above hull %{customdata[1]} meV/atom<extra></extra>"))
+    values = [c["predicted"]["e_form_ev_per_atom"] for c in points] + [c["evaluated"]["e_form_ev_per_atom"] for c in points]
+    low, high = min(values), max(values)
+    pad = max(0.05, 0.05 * (high - low))
+    figure.add_trace(go.Scatter(x=[low - pad, high + pad], y=[low - pad, high + pad], mode="lines", name="y = x",
+                                line={"color": "grey", "dash": "dash"}, hoverinfo="skip"))
+    figure.update_layout(
+        height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": f"Predicted formation energy (eV/atom)<br>{PREDICTED_LABEL}"},
+        yaxis={"title": f"Evaluated formation energy (eV/atom)<br>{evaluated}", "scaleanchor": "x", "scaleratio": 1})
+    return figure
+
+
+def _config_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
+def _new_stable(doc: dict):
+    from discovery.models import Candidate, DiscoveryRound
+    from discovery.rounds import ORDER
+
+    metrics = doc.get("metrics") or {}
+    if "new_stable" not in metrics:
+        measured = ORDER.index(DiscoveryRound.Stage.MEASURED)
+        stage = doc["stage"] if doc["stage"] in ORDER else DiscoveryRound.Stage.CREATED
+        if ORDER.index(stage) < measured:
+            return _notice(f"Stability is measured once the round reaches the hull (now: "
+                           f"{_label(DiscoveryRound.Stage, doc['stage']).lower()}).", "info", "no-new-stable")
+        return _notice("This round recorded no new stable materials.", "info", "no-new-stable")
+    if not metrics["new_stable"]:
+        return _notice("No candidate of this round is on the convex hull: no new stable material.", "info",
+                       "no-new-stable")
+    items = []
+    for x in metrics["new_stable"]:
+        where = f"{fmt(x.get('e_above_hull_ev_per_atom'), 1, 1000)} meV/atom above the hull"
+        items.append(html.Li([dcc.Link(x["material_id"], href=material_href(x["material_id"])),
+                              f" {x['formula']}, {_label(Candidate.Arm, x['arm']).lower()}, {where}"]))
+    return html.Ul(items, id="new-stable")
+
+
+def _config_table(doc: dict):
+    from discovery.rounds import DEFAULTS
+
+    config = doc.get("config") or {}
+    keys = [k for k in DEFAULTS if k in config] + sorted(k for k in config if k not in DEFAULTS)
+    rows = [html.Tr([html.Th(html.Code(k)), html.Td(_config_value(config[k]))]) for k in keys]
+    rows.append(html.Tr([html.Th("screened with"), html.Td(doc.get("screened_with") or "—")]))
+    return html.Table(id="round-config", className="table is-narrow is-fullwidth", children=html.Tbody(rows))
+
+
+def _timings_table(doc: dict):
+    from discovery.models import DiscoveryRound
+    from discovery.rounds import ORDER
+
+    timings = doc.get("timings") or {}
+    stages = [s for s in ORDER if s in timings] + sorted(k for k in timings if k not in ORDER)
+    if not stages:
+        return _notice("No stage has finished yet.", "info", "no-timings")
+    rows = [html.Tr([html.Td(_label(DiscoveryRound.Stage, s)), html.Td(_duration(timings[s]))]) for s in stages]
+    rows.append(html.Tr([html.Th("Total"), html.Th(_duration(sum(timings[s] for s in stages)))]))
+    return html.Table(id="round-timings", className="table is-narrow", children=[
+        html.Thead(html.Tr([html.Th("Stage"), html.Th("Wall time")])), html.Tbody(rows)])
+
+
+def round_detail(round_id: int):
+    """A round's summary, parity plot, new stable materials, configuration and per-stage timings."""
+    from discovery.api import candidate_doc, round_doc
+    from discovery.models import Candidate, DiscoveryRound
+
+    rnd = DiscoveryRound.objects.select_related("checkpoint").filter(pk=round_id).first()
+    if rnd is None:
+        return _notice(f"No discovery round #{round_id}.", "warning", "round-not-found")
+    doc = round_doc(rnd, full=True)
+    metrics, counts = doc.get("metrics") or {}, doc.get("counts") or {}
+    evaluated_qs = (Candidate.objects.filter(round=rnd).exclude(evaluation=Candidate.Evaluation.NONE)
+                    .select_related("material").order_by("pk"))
+    candidates = [candidate_doc(c) for c in evaluated_qs]
+    evaluated = evaluated_label(doc.get("config") or {}, [c["evaluated"]["method"] for c in candidates])
+    figure = parity_figure(candidates, evaluated)
+    failed = sum(1 for c in candidates if c["evaluated"]["status"] == Candidate.Evaluation.FAILED)
+    if figure is None:
+        parity = _notice(f"No evaluated candidates yet (the round is at: "
+                         f"{_label(DiscoveryRound.Stage, rnd.stage).lower()}).", "info", "no-parity")
+    else:
+        parity = dcc.Graph(id="parity-plot", figure=figure, config={"displaylogo": False})
+
+    def share(rate, arm):
+        return f"{_percent(rate)} ({metrics.get('stable_' + arm, '—')} stable of {metrics.get('evaluated_' + arm, '—')})"
+
+    summary = _table([
+        ("Hit rate (model-filtered)", share(doc["hit_rate"], "filtered")),
+        ("Prevalence (random control)", share(doc["prevalence"], "control")),
+        ("Discovery acceleration factor", fmt(doc["daf"], 2)),
+        ("Ensemble MAE on evaluated (eV/atom)", fmt(metrics.get("ensemble_mae_ev_per_atom"), 3)),
+        ("Candidates", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()
+                                 if isinstance(v, int) and not isinstance(v, bool)) or "—"),
+        ("Predicted energies", PREDICTED_LABEL),
+        ("Evaluated energies", evaluated),
+        ("Created", f"{_when(doc['created_at'])}{' by ' + rnd.created_by if rnd.created_by else ''}"),
+        ("Finished", _when(doc["finished_at"])),
     ])
+    return html.Div(id="round-detail", children=[
+        html.H2([f"Round #{rnd.pk} {rnd.name}", html.Span(_label(DiscoveryRound.Status, rnd.status),
+                                                          className=f"tag {STATUS_TAGS.get(rnd.status, '')}",
+                                                          style={"marginLeft": "0.75rem"})],
+                className="title is-5", id="round-title"),
+        html.P(f"{_label(DiscoveryRound.Stage, rnd.stage)}; {rnd.progress or 'no progress reported'}.",
+               className="is-size-7"),
+        _notice(f"The round failed: {rnd.error}", "danger", "round-error") if rnd.error else None,
+        html.Div(className="columns", children=[
+            html.Div(className="column is-7", children=[
+                html.H3("Predicted against evaluated formation energy", className="title is-6"), parity,
+                html.P(f"{failed} evaluation(s) failed and are not plotted." if failed else "", className="is-size-7"),
+            ]),
+            html.Div(className="column is-5", children=[
+                html.H3("Summary", className="title is-6"), summary,
+                html.H3("New stable materials", className="title is-6"), _new_stable(doc),
+            ]),
+        ]),
+        html.Div(className="columns", children=[
+            html.Div(className="column is-7", children=[html.H3("Configuration", className="title is-6"),
+                                                        _config_table(doc)]),
+            html.Div(className="column is-5", children=[html.H3("Time per stage", className="title is-6"),
+                                                        _timings_table(doc)]),
+        ]),
+    ])
+
+
+def discovery_page(round_id: str | None = None):
+    """Every round (table and hit rate / prevalence plot) and, for ``round_id`` (the URL's
+    /explorer/discovery/<id>), that round's details."""
+    docs = round_docs()
+    blocks = [
+        html.H1("Discovery rounds", className="title is-4"),
+        html.P("Each round generates candidate crystals, screens them with the GNN ensemble (machine-learned), "
+               "evaluates the model's picks and a random control sample with a machine-learned potential (not DFT), "
+               "and places them on the hull. Hit rate: the stable share of the model's picks; prevalence: the stable "
+               "share of the random control; DAF (discovery acceleration factor): their ratio.",
+               className="is-size-7", style={"marginBottom": "1rem"}),
+    ]
+    picked = None
+    if round_id not in (None, ""):
+        if not str(round_id).isdigit():
+            return html.Div([*blocks, _notice(f"No discovery round {round_id!r}: round ids are whole numbers.",
+                                              "warning", "round-not-found")])
+        picked = int(round_id)
+    if not docs:
+        blocks.append(_notice("No discovery rounds yet; admins start them from the admin panel (Discovery rounds) "
+                              "or with manage.py run_round.", "info", "no-rounds"))
+        if picked is not None:
+            blocks.append(_notice(f"No discovery round #{picked}.", "warning", "round-not-found"))
+        return html.Div(blocks)
+    table = dash_table.DataTable(
+        id="rounds-table",
+        columns=[{"id": c, "name": n, "presentation": "markdown"} if c == "id" else {"id": c, "name": n}
+                 for c, n in ROUND_COLUMNS],
+        data=round_rows(docs), page_action="native", page_size=20,
+        style_table={"overflowX": "auto"}, style_cell={"fontFamily": "inherit", "fontSize": "0.9rem", "padding": "4px"},
+        style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"}
+                                for c in ("id", "name", "status", "stage", "progress")],
+        markdown_options={"link_target": "_self"},
+    )
+    figure = rounds_figure(docs)
+    options = [{"label": f"#{d['id']} {d['name']} ({d['status']})", "value": d["id"]} for d in docs]
+    if picked is not None and picked not in {d["id"] for d in docs}:
+        options.append({"label": f"#{picked}", "value": picked})
+    blocks += [
+        table,
+        html.H2("Hit rate and prevalence per round", className="title is-5", style={"marginTop": "1.5rem"}),
+        html.P("Stable: on the hull after the round, by the evaluator's energies (a machine-learned potential, not "
+               "DFT). The model's picks were screened with the GNN ensemble (machine-learned).", className="is-size-7"),
+        dcc.Graph(id="rounds-figure", figure=figure, config={"displaylogo": False}) if figure is not None else
+        _notice("No round has measured its hit rate or prevalence yet.", "info", "no-metrics"),
+        html.Div(className="field", style={"maxWidth": "420px", "marginTop": "1rem"}, children=[
+            html.Label("Round", className="label is-small"),
+            dcc.Dropdown(id="round-picker", options=options, value=picked, placeholder="Pick a round for its details"),
+        ]),
+        round_detail(picked) if picked is not None else
+        _notice("Pick a round (table or list above) to see its candidates, new stable materials, configuration and "
+                "timings.", "info", "no-round-picked"),
+    ]
+    return html.Div(blocks)
 
 
 # ---- registration -------------------------------------------------------------------------------
@@ -306,8 +632,8 @@ def register(app, structure) -> None:
                 return content, ({"display": "block"} if crystal is not None else hidden), crystal
             if path.rstrip("/") == "/screens":
                 return screens_page(), hidden, no_update
-            if path.rstrip("/") == "/discovery":
-                return discovery_page(), hidden, no_update
+            if path.rstrip("/") == "/discovery" or path.startswith("/discovery/"):
+                return discovery_page(unquote(path[len("/discovery"):]).strip("/") or None), hidden, no_update
             return search_page(search.from_url(query_string)), hidden, no_update
         except Exception:  # noqa: BLE001 - a page that fails says so instead of going blank
             log.exception("explorer page %s failed", pathname)
@@ -336,6 +662,13 @@ def register(app, structure) -> None:
         message = html.P(f"{total:,} material{'s' if total != 1 else ''}; showing {start + 1:,}-{start + len(rows):,}.",
                          id="result-count", className="is-size-7")
         return rows, pages, values["page"] - 1, message, url
+
+    @app.callback(Output("url", "pathname"), Input("round-picker", "value"), State("url", "pathname"),
+                  prevent_initial_call=True)
+    def pick_round(round_id, pathname):
+        """The picked round goes into the URL (/explorer/discovery/<id>), which the router turns into the page."""
+        target = discovery_href(round_id if round_id not in (None, "") else None)
+        return no_update if (pathname or "").rstrip("/") == target else target
 
     @app.callback(Output("picked", "data"), Output({"type": "element", "symbol": ALL}, "className"),
                   Input({"type": "element", "symbol": ALL}, "n_clicks"), Input("clear-elements", "n_clicks"),

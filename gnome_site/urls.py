@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/hull/", include("hullapi.urls")),
     path("api/v1/materials/", include("materials.urls")),
     path("api/v1/screens/", include("hullapi.screen_urls")),
+    path("api/v1/discovery/", include("discovery.urls")),
     path("optimade/", include("materials.optimade.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -106,3 +106,41 @@ def test_screens_and_discovery_pages(page, explorer):
     shot(page, "6-screens")
     page.goto(f"{explorer}/explorer/discovery")
     assert "No discovery rounds yet" in page.wait_for_selector("#no-rounds").inner_text()
+
+
+def test_discovery_dashboard_opens_a_round_and_its_new_stable_material(page, explorer):
+    from discovery.models import Candidate, DiscoveryRound
+    from discovery.rounds import DEFAULTS
+
+    crystals = list(Material.objects.filter(source="gnome").exclude(structure=None).order_by("material_id")[:4])
+    rnd = DiscoveryRound.objects.create(
+        name="Li-P-S check", config={**DEFAULTS, "chemsys": ["Li-P-S"]}, status=DiscoveryRound.Status.SUCCEEDED,
+        stage=DiscoveryRound.Stage.MEASURED, progress="done", counts={"generated": 120, "evaluated": 4},
+        timings={"generated": 3.2, "evaluated": 61.0},
+        metrics={"hit_rate": 0.5, "prevalence": 0.5, "daf": 1.0, "stable_filtered": 1, "evaluated_filtered": 2,
+                 "stable_control": 1, "evaluated_control": 2,
+                 "new_stable": [{"material_id": crystals[0].material_id, "formula": crystals[0].formula_reduced,
+                                 "arm": "filtered", "e_above_hull_ev_per_atom": 0.0}]})
+    for i, m in enumerate(crystals):
+        Candidate.objects.create(
+            round=rnd, key=f"k{i}", method="substitution", parent=m.material_id, formula_reduced=m.formula_reduced,
+            chemsys=m.chemsys, nsites=m.nsites, structure=m.structure, screened=True, material=m,
+            e_form_pred_ev_per_atom=m.e_form_ev_per_atom + 0.02 * (i - 1.5), e_above_hull_pred_ev_per_atom=0.01,
+            arm="filtered" if i % 2 == 0 else "control", evaluation="done", evaluator="CHGNet 0.3.0 relax (FIRE)",
+            e_form_ev_per_atom=m.e_form_ev_per_atom)
+    page.goto(f"{explorer}/explorer/discovery")
+    assert "Li-P-S check" in page.wait_for_selector("#rounds-table").inner_text()
+    page.wait_for_selector("#rounds-figure .main-svg")
+    assert page.get_attribute(f"#rounds-table a:text-is('#{rnd.pk}')", "href") == f"/explorer/discovery/{rnd.pk}"
+    page.click("#round-picker")  # picking a round puts it in the URL, which the router turns into its page
+    page.click(f"text=#{rnd.pk} Li-P-S check (succeeded)")
+    page.wait_for_function(f"document.location.pathname.endsWith('/explorer/discovery/{rnd.pk}')")
+    page.wait_for_selector("#parity-plot .main-svg")
+    page.wait_for_function("document.querySelectorAll('#parity-plot .scatterlayer .point').length === 4")
+    axes = page.inner_text("#parity-plot")
+    assert "GNN ensemble (machine-learned)" in axes and "not DFT" in axes
+    shot(page, "7-discovery-round")
+    page.click(f"#new-stable a:text-is('{crystals[0].material_id}')")
+    page.wait_for_selector("#material-title")
+    assert page.url.endswith(f"/explorer/material/{crystals[0].material_id}")
+    assert not page.errors and not page.external

@@ -1,0 +1,17 @@
+"""Evaluators: what verifies a screened candidate (a relaxation and its energy). Pure, no Django.
+
+One interface, ``Evaluator.evaluate(structure) -> Evaluation``; the energies are put on the hull's scale
+(MP2020-compatible corrected total energies) and always carry the method that made them. A universal
+potential's energy is that potential's, never DFT.
+
+- ``CHGNetEvaluator`` (the embedded default): CHGNet 0.3.0, trained on MP2020-corrected MPtrj energies, so its
+  energies are used as corrected energies.
+- ``SevenNetEvaluator``: SevenNet-0, whose energies are raw PBE(+U)-like: MP2020 corrections are applied.
+- VASP: see ``vasp.py`` (input sets with pymatgen; runs only where a user has VASP).
+"""
+
+from .base import AseRelaxEvaluator, Evaluation, EvaluationError, Evaluator, evaluator_named
+from .potentials import CHGNetEvaluator, SevenNetEvaluator
+
+__all__ = ["AseRelaxEvaluator", "CHGNetEvaluator", "Evaluation", "EvaluationError", "Evaluator", "SevenNetEvaluator",
+           "evaluator_named"]

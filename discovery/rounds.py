@@ -1,0 +1,547 @@
+"""Discovery rounds: the GNoME flywheel as idempotent stage functions (Django glue; the science is pure code).
+
+generate -> screen (chunks) -> select -> evaluate (chunks) -> ingest -> hull -> measure [-> retrain]
+
+Each function can run twice without harm: candidates are keyed by (round, structure hash); screening and
+evaluation only touch candidates not yet done and write each one in its own transaction; ingestion derives the
+material id from the structure hash, so a structure is never stored twice, within a round or across rounds.
+``DiscoveryRound.stage`` is the last stage finished; ``advance`` runs what comes next, so a round resumes from
+where it stopped. The Celery tasks (discovery.tasks) call these; so do ``manage.py run_round`` and the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from materials.models import Calculation, Licence, Material, Source
+
+from .models import Candidate, DiscoveryRound
+
+Stage = DiscoveryRound.Stage
+ORDER = [Stage.CREATED, Stage.GENERATED, Stage.SCREENED, Stage.SELECTED, Stage.EVALUATED, Stage.INGESTED, Stage.HULL,
+         Stage.MEASURED, Stage.RETRAINED]
+STABLE_EV_PER_ATOM = 5e-5  # GNoME's tolerance, as the hull engine
+DISCOVERY_DATASET = "GNoME Explorer discovery rounds"
+DISCOVERY_LICENCE = Licence.CC_BY_NC_4  # derived from GNoME seeds and a model trained on CC BY-NC data
+
+DEFAULTS: dict = {
+    "chemsys": [],  # seeds: stable crystals within these systems
+    "seeds": [],  # and/or these material ids
+    "generators": ["substitution", "saps"],
+    "candidate_budget": 10000,
+    "max_seeds": 50,
+    "threshold_ev_per_atom": 0.05,  # GNoME's screening threshold against the "all" hull
+    "evaluation_budget": 50,
+    "control_fraction": 0.1,  # random unfiltered candidates evaluated as a control arm, share of the budget
+    "evaluator": "chgnet",
+    "fmax": 0.05,
+    "max_steps": 300,
+    "cluster": False,  # StructureMatcher deduplication while generating
+    "retrain": False,
+    "random_seed": 0,
+    "screen_chunk": 500,
+    "evaluate_chunk": 4,
+    "saps_max_per_seed": 200,
+}
+
+
+class RoundError(ValueError):
+    """A round configuration or state that cannot go on (the message says why)."""
+
+
+def validate_config(raw: dict) -> dict:
+    """The full configuration (defaults filled in); a RoundError names each bad field."""
+    from .evaluation import evaluator_named
+    from .generating import GENERATORS, parse_chemsys
+
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise RoundError(f"unknown setting(s): {', '.join(unknown)}")
+    config = {**DEFAULTS, **raw}
+    problems = []
+    for system in config["chemsys"]:
+        try:
+            parse_chemsys(system)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if not config["chemsys"] and not config["seeds"]:
+        problems.append("give chemical systems or seed material ids")
+    bad = [g for g in config["generators"] if g not in GENERATORS or g == "compositional"]
+    if bad or not config["generators"]:
+        problems.append(f"generators must be among substitution, saps (got {config['generators']})")
+    for name in ("candidate_budget", "evaluation_budget", "max_seeds", "screen_chunk", "evaluate_chunk", "max_steps"):
+        if not isinstance(config[name], int) or config[name] < (0 if name == "max_steps" else 1):
+            problems.append(f"{name} must be a positive integer (got {config[name]!r})")
+    if not 0 <= float(config["control_fraction"]) <= 1:
+        problems.append(f"control_fraction must be between 0 and 1 (got {config['control_fraction']})")
+    if not -1 < float(config["threshold_ev_per_atom"]) < 5:
+        problems.append(f"threshold_ev_per_atom must be between -1 and 5 eV/atom (got {config['threshold_ev_per_atom']})")
+    try:
+        evaluator_named(config["evaluator"], fmax=config["fmax"], max_steps=config["max_steps"])
+    except (ValueError, TypeError) as exc:
+        problems.append(str(exc))
+    if problems:
+        raise RoundError("; ".join(problems))
+    return config
+
+
+def create_round(config: dict, *, name: str = "", user: str = "") -> DiscoveryRound:
+    return DiscoveryRound.objects.create(name=name or "round", config=validate_config(config), created_by=user)
+
+
+def _done(rnd: DiscoveryRound, stage: str) -> bool:
+    return ORDER.index(rnd.stage) >= ORDER.index(stage)
+
+
+def _mark(round_id: int, stage: str, seconds: float, **fields) -> DiscoveryRound:
+    with transaction.atomic():
+        rnd = DiscoveryRound.objects.select_for_update().get(pk=round_id)
+        if ORDER.index(stage) > ORDER.index(rnd.stage):
+            rnd.stage = stage
+        rnd.timings = {**rnd.timings, stage: round(seconds, 3)}
+        for key, value in fields.items():
+            if key == "counts":
+                rnd.counts = {**rnd.counts, **value}
+            else:
+                setattr(rnd, key, value)
+        rnd.save()
+    return rnd
+
+
+def note_start(round_id: int, stage: str, at: float) -> None:
+    """When a fanned-out stage began (epoch seconds), so that its callback can record the stage's wall time."""
+    with transaction.atomic():
+        rnd = DiscoveryRound.objects.select_for_update().get(pk=round_id)
+        rnd.timings = {**rnd.timings, f"_{stage}_started": at}
+        rnd.save(update_fields=["timings"])
+
+
+def _progress(round_id: int, text: str) -> None:
+    DiscoveryRound.objects.filter(pk=round_id).update(progress=text[:200])
+
+
+def _check_cancel(round_id: int) -> None:
+    if DiscoveryRound.objects.filter(pk=round_id, cancel_requested=True).exists():
+        DiscoveryRound.objects.filter(pk=round_id).update(status=DiscoveryRound.Status.CANCELLED,
+                                                          finished_at=timezone.now(), progress="cancelled")
+        raise RoundCancelled(f"round {round_id} was cancelled")
+
+
+class RoundCancelled(RuntimeError):
+    pass
+
+
+# ---- stages ------------------------------------------------------------------------------------------
+
+
+def generate(round_id: int, progress: Callable[[int], None] | None = None) -> int:
+    """Generate up to the candidate budget (novel compositions, no exact duplicates) and store them."""
+    from .generating import generate as raw_stream
+    from .generating import known_formulas, seed_materials
+    from .generation.streams import StreamStats, pipeline
+
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    if _done(rnd, Stage.GENERATED):
+        return rnd.counts.get("generated", 0)
+    started = time.perf_counter()
+    DiscoveryRound.objects.filter(pk=round_id).update(status=DiscoveryRound.Status.RUNNING, started_at=timezone.now(),
+                                                      progress="generating")
+    c = rnd.config
+    seeds = seed_materials(material_ids=c["seeds"], chemsys=c["chemsys"], max_seeds=c["max_seeds"])
+    if not seeds:
+        raise RoundError(f"no seed crystals in {c['chemsys'] or c['seeds']}")
+    skipped: dict[str, str] = {}
+
+    def mixed():
+        # the generators take turns seed by seed, so that a budget smaller than the supply samples all of them
+        per_generator = []
+        for method in c["generators"]:
+            options = {"max_per_seed": c["saps_max_per_seed"]} if method == "saps" else {}
+            per_generator.append(raw_stream(method, seeds=seeds, options=options, on_skip=skipped.__setitem__))
+        while per_generator:
+            for stream in list(per_generator):
+                chunk = [x for _, x in zip(range(50), stream, strict=False)]
+                if not chunk:
+                    per_generator.remove(stream)
+                yield from chunk
+
+    stats = StreamStats()
+    stream = pipeline(mixed(), known_formulas=known_formulas(), dedup="structure" if c["cluster"] else "exact",
+                      limit=c["candidate_budget"], stats=stats)
+    batch, stored = [], 0
+    for candidate in stream:
+        batch.append(Candidate(
+            round_id=round_id, key=candidate.key, method=candidate.method, parent=candidate.parent,
+            detail=candidate.detail, formula_reduced=candidate.reduced_formula,
+            chemsys="-".join(sorted(el.symbol for el in candidate.composition.elements)), nsites=len(candidate.species),
+            structure=candidate.structure.as_dict()))
+        if len(batch) >= 1000:
+            stored += _store_candidates(batch)
+            batch = []
+            _progress(round_id, f"generating: {stored} candidates")
+            if progress:
+                progress(stored)
+    stored += _store_candidates(batch)
+    total = Candidate.objects.filter(round_id=round_id).count()
+    _mark(round_id, Stage.GENERATED, time.perf_counter() - started, progress=f"{total} candidates generated",
+          counts={"seeds": len(seeds), "seeds_skipped": len(skipped), "generated": total,
+                  "known_composition_dropped": stats.known_composition, "duplicates_dropped": stats.exact_duplicate
+                  + stats.structural_duplicate, "by_method": stats.by_method})
+    return total
+
+
+def _store_candidates(batch: list[Candidate]) -> int:
+    if not batch:
+        return 0
+    with transaction.atomic():
+        Candidate.objects.bulk_create(batch, ignore_conflicts=True, batch_size=500)
+    return len(batch)
+
+
+def screen_chunks(round_id: int) -> list[list[int]]:
+    """Ids of the candidates still to screen, in chunks of the round's ``screen_chunk``."""
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    ids = list(Candidate.objects.filter(round_id=round_id, screened=False).order_by("pk").values_list("pk", flat=True))
+    size = rnd.config["screen_chunk"]
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def _ensemble(rnd: DiscoveryRound):
+    from .gnn.__main__ import released_members
+    from .gnn.predict import load_model
+
+    members = sorted(Path(rnd.checkpoint.path).glob("member-*.pt")) if rnd.checkpoint else released_members()
+    if not members:
+        raise RoundError("no GNN ensemble to screen with (no released members and no checkpoint)")
+    return [load_model(m)[0] for m in members]
+
+
+_models_cache: dict[tuple, list] = {}
+
+
+def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
+    """Ensemble + TTA prediction and predicted decomposition energy against the current "all" hull, for the
+    given candidates not yet screened. Returns how many it screened."""
+    from pymatgen.core import Structure
+
+    from .generating import hull_placer
+    from .gnn.predict import predict_structures
+
+    rnd = DiscoveryRound.objects.select_related("checkpoint").get(pk=round_id)
+    todo = list(Candidate.objects.filter(round_id=round_id, pk__in=list(candidate_ids), screened=False))
+    if not todo:
+        return 0
+    cache_key = (rnd.checkpoint.path if rnd.checkpoint else "released",)
+    if cache_key not in _models_cache:
+        _models_cache[cache_key] = _ensemble(rnd)
+    models = _models_cache[cache_key]
+    structures = [Structure.from_dict(c.structure) for c in todo]
+    predictions = predict_structures(models, structures)
+    placer = hull_placer("all")
+    for candidate, structure, prediction in zip(todo, structures, predictions, strict=True):
+        candidate.screened = True
+        if isinstance(prediction, str):
+            candidate.screen_error = prediction[:300]
+            continue
+        candidate.e_form_pred_ev_per_atom = prediction.e_form_ev_per_atom
+        candidate.e_form_iqr_ev_per_atom = prediction.iqr_ev_per_atom
+        candidate.e_above_hull_pred_ev_per_atom = placer(structure.composition, prediction.e_form_ev_per_atom)
+        if candidate.e_above_hull_pred_ev_per_atom is None:
+            candidate.screen_error = "an element without reference: no hull placement"
+    with transaction.atomic():
+        Candidate.objects.bulk_update(todo, ["screened", "screen_error", "e_form_pred_ev_per_atom",
+                                             "e_form_iqr_ev_per_atom", "e_above_hull_pred_ev_per_atom"])
+    return len(todo)
+
+
+def finish_screening(round_id: int, seconds: float | None = None) -> None:
+    qs = Candidate.objects.filter(round_id=round_id)
+    left = qs.filter(screened=False).count()
+    if left:
+        raise RoundError(f"{left} candidates of round {round_id} are not screened yet")
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    threshold = rnd.config["threshold_ev_per_atom"]
+    started = rnd.timings.get("_screen_started")
+    _mark(round_id, Stage.SCREENED, seconds if seconds is not None else (time.time() - started if started else 0),
+          progress="screened",
+          counts={"screened": qs.exclude(e_above_hull_pred_ev_per_atom=None).count(),
+                  "screen_refused": qs.exclude(screen_error="").count(),
+                  "below_threshold": qs.filter(e_above_hull_pred_ev_per_atom__lt=threshold).count()})
+
+
+def select(round_id: int) -> dict:
+    """The control arm first (a seeded uniform sample of all screened candidates, so that its stable share
+    estimates the prevalence without bias), then the model's arm: candidates predicted below the threshold,
+    the lowest predicted decomposition energy per composition, lowest first, up to the evaluation budget."""
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    if _done(rnd, Stage.SELECTED):
+        return rnd.counts
+    started = time.perf_counter()
+    c = rnd.config
+    qs = Candidate.objects.filter(round_id=round_id).exclude(e_above_hull_pred_ev_per_atom=None)
+    n_control = math.ceil(c["control_fraction"] * c["evaluation_budget"]) if c["control_fraction"] else 0
+    pool = list(qs.order_by("pk").values_list("pk", flat=True))
+    control = sorted(random.Random(c["random_seed"]).sample(pool, min(n_control, len(pool))))
+    chosen, formulas = [], set()
+    below = (qs.filter(e_above_hull_pred_ev_per_atom__lt=c["threshold_ev_per_atom"]).exclude(pk__in=control)
+             .order_by("e_above_hull_pred_ev_per_atom", "pk").values_list("pk", "formula_reduced"))
+    for pk, formula in below.iterator():
+        if formula in formulas:
+            continue
+        formulas.add(formula)
+        chosen.append(pk)
+        if len(chosen) >= c["evaluation_budget"]:
+            break
+    with transaction.atomic():
+        Candidate.objects.filter(round_id=round_id).update(arm="")
+        Candidate.objects.filter(pk__in=control).update(arm=Candidate.Arm.CONTROL)
+        Candidate.objects.filter(pk__in=chosen).update(arm=Candidate.Arm.FILTERED)
+    counts = {"selected": len(chosen), "control": len(control)}
+    _mark(round_id, Stage.SELECTED, time.perf_counter() - started, progress="selected", counts=counts)
+    return counts
+
+
+def evaluate_chunks(round_id: int) -> list[list[int]]:
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    ids = list(Candidate.objects.filter(round_id=round_id, evaluation="").exclude(arm="").order_by("pk")
+               .values_list("pk", flat=True))
+    size = rnd.config["evaluate_chunk"]
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def evaluate(round_id: int, candidate_ids: Iterable[int]) -> int:
+    """Relax and score the given chosen candidates not yet evaluated, one transaction each."""
+    from pymatgen.core import Structure
+
+    from materials.importing import references
+    from materials.science import formation_from_energy
+
+    from .evaluation import EvaluationError, evaluator_named
+
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    c = rnd.config
+    evaluator = evaluator_named(c["evaluator"], fmax=c["fmax"], max_steps=c["max_steps"])
+    refs = references()
+    done = 0
+    for pk in candidate_ids:
+        _check_cancel(round_id)
+        candidate = Candidate.objects.filter(pk=pk, round_id=round_id, evaluation="").exclude(arm="").first()
+        if candidate is None:
+            continue  # done already (a redelivered chunk) or not chosen
+        _progress(round_id, f"evaluating {candidate.formula_reduced} ({candidate.pk})")
+        try:
+            result = evaluator.evaluate(Structure.from_dict(candidate.structure))
+        except EvaluationError as exc:
+            Candidate.objects.filter(pk=pk, evaluation="").update(
+                evaluation=Candidate.Evaluation.FAILED, evaluator=evaluator.method[:120],
+                evaluation_detail={"error": str(exc)[:500]})
+            continue
+        e_form = formation_from_energy(result.energy_ev, result.structure.composition, refs)
+        Candidate.objects.filter(pk=pk, evaluation="").update(
+            evaluation=Candidate.Evaluation.DONE, evaluator=result.method[:120], energy_ev=result.energy_ev,
+            e_form_ev_per_atom=e_form, relaxed_structure=result.structure.as_dict(),
+            evaluation_detail={"converged": result.converged, "steps": result.steps, "seconds": round(result.seconds, 2),
+                               "energy_raw_ev": result.energy_raw_ev, "correction": result.correction,
+                               "kind": "machine-learned potential" if not evaluator.is_dft else "DFT"})
+        done += 1
+    return done
+
+
+def finish_evaluation(round_id: int, seconds: float | None = None) -> None:
+    qs = Candidate.objects.filter(round_id=round_id).exclude(arm="")
+    left = qs.filter(evaluation="").count()
+    if left:
+        raise RoundError(f"{left} chosen candidates of round {round_id} are not evaluated yet")
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    started = rnd.timings.get("_evaluate_started")
+    _mark(round_id, Stage.EVALUATED, seconds if seconds is not None else (time.time() - started if started else 0),
+          progress="evaluated", counts={"evaluated": qs.filter(evaluation="done").count(),
+                                        "evaluation_failed": qs.filter(evaluation="failed").count()})
+
+
+def material_id_of(candidate: Candidate) -> str:
+    """Our own id of a discovered structure: from its structure hash, so the same structure is one material."""
+    return f"gnx-{candidate.key[:12]}"
+
+
+def ingest(round_id: int) -> list[str]:
+    """Every evaluated candidate (both arms) becomes a Material of source "discovery" with the evaluator's
+    Calculation (a potential's energy, labelled as such); an existing one is linked, not stored again."""
+    from pymatgen.core import Structure
+
+    from materials.science import structure_fields
+
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    if _done(rnd, Stage.INGESTED):
+        return list(Candidate.objects.filter(round_id=round_id).exclude(material=None)
+                    .values_list("material__material_id", flat=True))
+    started = time.perf_counter()
+    ids = []
+    for candidate in Candidate.objects.filter(round_id=round_id, evaluation="done").order_by("pk"):
+        material_id = material_id_of(candidate)
+        structure = Structure.from_dict(candidate.relaxed_structure)
+        with transaction.atomic():
+            material = Material.objects.filter(material_id=material_id).first()
+            if material is None:
+                fields = structure_fields(structure)
+                material = Material.objects.create(
+                    material_id=material_id, source=Source.DISCOVERY, licence=DISCOVERY_LICENCE,
+                    structure=structure.as_dict(), e_form_ev_per_atom=candidate.e_form_ev_per_atom,
+                    energy_corrected_ev=candidate.energy_ev, energy_method=candidate.evaluator[:80],
+                    energy_note="energy from a machine-learned potential, not DFT",
+                    dataset=DISCOVERY_DATASET, dataset_version=f"round {round_id}",
+                    extra={"round": round_id, "candidate": candidate.pk, "method": candidate.method,
+                           "parent": candidate.parent, "detail": candidate.detail,
+                           "predicted_e_form_ev_per_atom": candidate.e_form_pred_ev_per_atom,
+                           "predicted_by": "GNoME GNN ensemble (machine-learned)"},
+                    row_hash=candidate.key, **fields)
+                Calculation.objects.create(
+                    material=material, method=candidate.evaluator[:80], kind=Calculation.Kind.MODEL,
+                    energy_ev=candidate.evaluation_detail.get("energy_raw_ev"),
+                    energy_corrected_ev=candidate.energy_ev,
+                    correction_ev=(candidate.energy_ev - candidate.evaluation_detail["energy_raw_ev"]
+                                   if candidate.evaluation_detail.get("energy_raw_ev") is not None else None),
+                    correction_scheme=candidate.evaluation_detail.get("correction", "")[:600],
+                    e_form_ev_per_atom=candidate.e_form_ev_per_atom, structure=structure.as_dict(),
+                    energy_note=f"{candidate.evaluator} (machine-learned potential), discovery round {round_id}")
+            Candidate.objects.filter(pk=candidate.pk).update(material=material)
+        ids.append(material_id)
+    _mark(round_id, Stage.INGESTED, time.perf_counter() - started, progress="materials stored",
+          counts={"ingested": len(ids)})
+    return ids
+
+
+def update_hull(round_id: int) -> None:
+    from hullapi.services import recompute_for_materials
+
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    if _done(rnd, Stage.HULL):
+        return
+    started = time.perf_counter()
+    _progress(round_id, "updating the hull")
+    ids = list(Candidate.objects.filter(round_id=round_id).exclude(material=None)
+               .values_list("material__material_id", flat=True))
+    runs = recompute_for_materials(ids) if ids else []
+    _mark(round_id, Stage.HULL, time.perf_counter() - started, progress="hull updated",
+          counts={"hull_runs": [r.pk for r in runs]})
+
+
+def measure(round_id: int) -> dict:
+    """Hit rate (stable / evaluated, the model's arm), prevalence (the same in the control arm), discovery
+    acceleration factor (their ratio), the ensemble's MAE on the evaluated structures, the new stable materials."""
+    from hullapi.models import Stability
+
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    started = time.perf_counter()
+    evaluated = list(Candidate.objects.filter(round_id=round_id, evaluation="done").select_related("material"))
+    stability = {s.material_id: s for s in Stability.objects.filter(
+        hull_set="all", material_id__in=[c.material_id for c in evaluated if c.material_id])}
+    arms: dict[str, list[bool]] = {"filtered": [], "control": []}
+    errors, new_stable = [], []
+    for c in evaluated:
+        s = stability.get(c.material_id)
+        c.e_above_hull_ev_per_atom = s.e_above_hull_ev_per_atom if s else None
+        c.is_stable = bool(s and s.e_above_hull_ev_per_atom is not None
+                           and s.e_above_hull_ev_per_atom <= STABLE_EV_PER_ATOM)
+        arms[c.arm].append(c.is_stable)
+        if c.e_form_pred_ev_per_atom is not None and c.e_form_ev_per_atom is not None:
+            errors.append(abs(c.e_form_pred_ev_per_atom - c.e_form_ev_per_atom))
+        if c.is_stable and c.material:
+            new_stable.append({"material_id": c.material.material_id, "formula": c.formula_reduced, "arm": c.arm,
+                               "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom})
+    Candidate.objects.bulk_update(evaluated, ["e_above_hull_ev_per_atom", "is_stable"])
+
+    def rate(values):
+        return sum(values) / len(values) if values else None
+
+    hit_rate, prevalence = rate(arms["filtered"]), rate(arms["control"])
+    metrics = {
+        "hit_rate": hit_rate, "prevalence": prevalence,
+        "daf": hit_rate / prevalence if hit_rate is not None and prevalence else None,
+        "stable_filtered": sum(arms["filtered"]), "evaluated_filtered": len(arms["filtered"]),
+        "stable_control": sum(arms["control"]), "evaluated_control": len(arms["control"]),
+        "ensemble_mae_ev_per_atom": sum(errors) / len(errors) if errors else None,
+        "new_stable": sorted(new_stable, key=lambda x: x["material_id"]),
+        "new_stable_compositions": sorted({x["formula"] for x in new_stable}),
+        "energies": f"evaluated with {rnd.config['evaluator']} (a machine-learned potential, not DFT)",
+    }
+    _mark(round_id, Stage.MEASURED, time.perf_counter() - started, progress="metrics recorded", metrics=metrics)
+    return metrics
+
+
+def retrain(round_id: int) -> None:
+    """Optionally, a new ensemble trained on the enlarged catalogue (GNoME's flywheel). Off by default: hours on
+    a CPU."""
+    rnd = DiscoveryRound.objects.get(pk=round_id)
+    started = time.perf_counter()
+    if rnd.config.get("retrain"):
+        from .training import train_ensemble
+
+        train_ensemble(name=f"after round {round_id}")
+    _mark(round_id, Stage.RETRAINED, time.perf_counter() - started, progress="done")
+
+
+def finish(round_id: int) -> DiscoveryRound:
+    DiscoveryRound.objects.filter(pk=round_id).update(status=DiscoveryRound.Status.SUCCEEDED,
+                                                      finished_at=timezone.now(), progress="done")
+    return DiscoveryRound.objects.get(pk=round_id)
+
+
+def cancel(round_id: int) -> bool:
+    """Ask a round to stop: chunks still queued skip their work, the next stage does not start. False when the
+    round had already ended."""
+    ended = {DiscoveryRound.Status.SUCCEEDED, DiscoveryRound.Status.FAILED, DiscoveryRound.Status.CANCELLED}
+    updated = DiscoveryRound.objects.filter(pk=round_id).exclude(status__in=ended).update(
+        cancel_requested=True, status=DiscoveryRound.Status.CANCELLED, finished_at=timezone.now(), progress="cancelled")
+    return bool(updated)
+
+
+def fail(round_id: int, error: str) -> None:
+    DiscoveryRound.objects.filter(pk=round_id).exclude(status=DiscoveryRound.Status.CANCELLED).update(
+        status=DiscoveryRound.Status.FAILED, error=error[:5000], finished_at=timezone.now())
+
+
+def run_inline(round_id: int, progress: Callable[[str, int, int], None] | None = None) -> DiscoveryRound:
+    """The whole round in this process, resuming from its last finished stage (``manage.py run_round``)."""
+    def tell(stage, done, total):
+        if progress:
+            progress(stage, done, total)
+
+    try:
+        generate(round_id, progress=lambda n: tell("generate", n, 0))
+        rnd = DiscoveryRound.objects.get(pk=round_id)
+        if not _done(rnd, Stage.SCREENED):
+            started = time.perf_counter()
+            chunks = screen_chunks(round_id)
+            for i, chunk in enumerate(chunks):
+                _check_cancel(round_id)
+                screen(round_id, chunk)
+                _progress(round_id, f"screening: chunk {i + 1}/{len(chunks)}")
+                tell("screen", i + 1, len(chunks))
+            finish_screening(round_id, time.perf_counter() - started)
+        select(round_id)
+        rnd = DiscoveryRound.objects.get(pk=round_id)
+        if not _done(rnd, Stage.EVALUATED):
+            started = time.perf_counter()
+            chunks = evaluate_chunks(round_id)
+            for i, chunk in enumerate(chunks):
+                evaluate(round_id, chunk)
+                tell("evaluate", i + 1, len(chunks))
+            finish_evaluation(round_id, time.perf_counter() - started)
+        ingest(round_id)
+        update_hull(round_id)
+        measure(round_id)
+        retrain(round_id)
+        return finish(round_id)
+    except RoundCancelled:
+        return DiscoveryRound.objects.get(pk=round_id)
+    except Exception as exc:
+        fail(round_id, f"{type(exc).__name__}: {exc}")
+        raise
