@@ -29,7 +29,8 @@ class ModelCheckpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
             arch, training = checkpoint.architecture or {}, checkpoint.training or {}
             tasks.train_gnn.delay(width=arch.get("embedding_dim", 64), steps=arch.get("steps", 3),
                                   epochs=training.get("epochs", 60), batch_size=training.get("batch_size", 64),
-                                  learning_rate=training.get("learning_rate", 2e-3), name=checkpoint.name)
+                                  learning_rate=training.get("learning_rate", 2e-3), name=checkpoint.name,
+                                  kind=arch.get("kind", "structure"))
         self.message_user(request, f"Started {queryset.count()} training run(s)", messages.SUCCESS)
 
 
@@ -102,7 +103,8 @@ class DiscoveryRoundAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "chemsys", "seeds", "generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
-                    "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps", "cluster", "retrain",
+                    "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps", "cluster",
+                    "retrain",
                     "random_seed"]
         return ["name", "status", "stage", "progress", "counts_table", "metrics_table", "timings", "config",
                 "created_by", "created_at", "started_at", "finished_at", "error"]
@@ -119,7 +121,10 @@ class DiscoveryRoundAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
+        from .training import active_checkpoint
+
         obj.created_by = request.user.get_username()
+        obj.checkpoint = active_checkpoint("structure")
         super().save_model(request, obj, form, change)
         transaction.on_commit(lambda: tasks.advance_round.delay(obj.pk))
         self.message_user(request, f"Round {obj.pk} queued: watch its stage and counts here.", messages.SUCCESS)

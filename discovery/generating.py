@@ -92,11 +92,17 @@ def hull_placer(hull_set: str = "all"):
 
 
 def composition_models(path: Path | None = None) -> list:
+    """The compositional ensemble: ``path``, else the active compositional checkpoint, else the released one."""
     from .gnn.predict import load_model
+    from .training import active_checkpoint
 
-    members = sorted((path or RELEASED_COMPOSITION).glob("member-*.pt"))
+    if path is None:
+        checkpoint = active_checkpoint("composition")
+        path = Path(checkpoint.path) if checkpoint else RELEASED_COMPOSITION
+    members = sorted(path.glob("member-*.pt"))
     if not members:
-        raise GenerationError(f"no compositional model in {path or RELEASED_COMPOSITION}")
+        raise GenerationError(f"no compositional model in {path}: train one with "
+                              "`manage.py train_gnn --kind composition --activate`")
     return [load_model(m)[0] for m in members]
 
 

@@ -93,7 +93,11 @@ def validate_config(raw: dict) -> dict:
 
 
 def create_round(config: dict, *, name: str = "", user: str = "") -> DiscoveryRound:
-    return DiscoveryRound.objects.create(name=name or "round", config=validate_config(config), created_by=user)
+    """A round that screens with the active ensemble (an admin's choice), or the released one if none is."""
+    from .training import active_checkpoint
+
+    return DiscoveryRound.objects.create(name=name or "round", config=validate_config(config), created_by=user,
+                                         checkpoint=active_checkpoint("structure"))
 
 
 def _done(rnd: DiscoveryRound, stage: str) -> bool:
@@ -484,7 +488,7 @@ def retrain(round_id: int) -> None:
     if rnd.config.get("retrain"):
         from .training import train_ensemble
 
-        train_ensemble(name=f"after round {round_id}")
+        train_ensemble(name=f"after round {round_id}", activate=True)
     _mark(round_id, Stage.RETRAINED, time.perf_counter() - started, progress="done")
 
 

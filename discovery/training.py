@@ -27,6 +27,26 @@ def catalogue_items(limit: int | None = None):
         yield material_id, Structure.from_dict(structure), e_form
 
 
+def catalogue_compositions(limit: int | None = None):
+    """(material id, Composition, formation energy) of every catalogue material with a formation energy."""
+    from pymatgen.core import Composition
+
+    qs = (Material.objects.exclude(e_form_ev_per_atom=None).order_by("material_id")
+          .values_list("material_id", "formula", "e_form_ev_per_atom"))
+    if limit:
+        qs = qs[:limit]
+    for material_id, formula, e_form in qs.iterator(chunk_size=5000):
+        yield material_id, Composition(formula), e_form
+
+
+def active_checkpoint(kind: str = "structure") -> ModelCheckpoint | None:
+    """The active ensemble of a kind (the one rounds screen with), if an admin activated one."""
+    for checkpoint in ModelCheckpoint.objects.filter(active=True, status=ModelCheckpoint.Status.SUCCEEDED):
+        if (checkpoint.architecture or {}).get("kind", "structure") == kind:
+            return checkpoint
+    return None
+
+
 def hardware() -> str:
     import torch
 
@@ -39,9 +59,14 @@ def hardware() -> str:
 
 def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps: int = 3, batch_size: int = 64,
                    learning_rate: float = 2e-3, limit: int | None = None, name: str = "gnome-gnn",
-                   out: Path | None = None, activate: bool = False, progress: bool = False) -> ModelCheckpoint:
-    """Train ``members`` GNNs on the catalogue's composition-hash training split; record a ModelCheckpoint."""
-    from .gnn.data import data_hash, examples, split_of
+                   out: Path | None = None, activate: bool = False, progress: bool = False,
+                   kind: str = "structure") -> ModelCheckpoint:
+    """Train ``members`` GNNs on the catalogue's composition-hash training split; record a ModelCheckpoint.
+
+    ``kind="composition"`` trains the compositional model instead: one example per reduced formula of the
+    whole catalogue (GNoME and Materials Project phases), labelled with its lowest formation energy.
+    """
+    from .gnn.data import composition_examples, data_hash, examples, split_of
     from .gnn.model import GNNConfig
     from .gnn.predict import aggregate, predict_graphs
     from .gnn.train import TrainConfig, train
@@ -50,12 +75,15 @@ def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps
     out = out or Path(settings.VAR_DIR) / "models" / timezone.now().strftime("%Y%m%d-%H%M%S")
     checkpoint = ModelCheckpoint.objects.create(name=name, path=str(out), hardware=hardware())
     try:
-        items, skipped = examples(catalogue_items(limit))
+        if kind not in {"structure", "composition"}:
+            raise ValueError(f"kind must be 'structure' or 'composition', not {kind!r}")
+        items, skipped = (composition_examples(catalogue_compositions(limit)) if kind == "composition"
+                          else examples(catalogue_items(limit)))
         train_set = [e for e in items if split_of(e.reduced_formula) == "train"]
         test_set = [e for e in items if split_of(e.reduced_formula) == "test"]
         if not train_set or not test_set:
             raise ValueError(f"not enough data: {len(train_set)} training and {len(test_set)} test structures")
-        config = GNNConfig(embedding_dim=width, mlp_widths=(width, width), steps=steps)
+        config = GNNConfig(embedding_dim=width, mlp_widths=(width, width), steps=steps, kind=kind)
         plan = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
         checkpoint.architecture = config.to_dict()
         checkpoint.training = {**plan.__dict__, "left_out": len(skipped), "split": "md5(reduced formula) % 100 < 85"}
@@ -76,15 +104,16 @@ def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps
         targets = np.array([e.e_form for e in test_set])
         graphs = [e.graph for e in test_set]
         plain = aggregate(predict_graphs(models, graphs, volumes=None))
-        tta = aggregate(predict_graphs(models, graphs))
+        tta = aggregate(predict_graphs(models, graphs)) if kind == "structure" else None
         checkpoint.metrics = {
             "test_mae_members": member_mae,
             "test_mae_ensemble_no_tta": float(np.mean(np.abs([p.e_form_ev_per_atom for p in plain] - targets))),
-            "test_mae_ensemble_tta": float(np.mean(np.abs([p.e_form_ev_per_atom for p in tta] - targets))),
+            "test_mae_ensemble_tta": (float(np.mean(np.abs([p.e_form_ev_per_atom for p in tta] - targets)))
+                                      if tta else None),
         }
         checkpoint.status = ModelCheckpoint.Status.SUCCEEDED
         if activate:
-            ModelCheckpoint.objects.exclude(pk=checkpoint.pk).update(active=False)
+            ModelCheckpoint.objects.exclude(pk=checkpoint.pk).filter(architecture__kind=kind).update(active=False)
             checkpoint.active = True
     except Exception as exc:
         checkpoint.status, checkpoint.error = ModelCheckpoint.Status.FAILED, str(exc)[:2000]

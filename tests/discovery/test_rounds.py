@@ -93,7 +93,8 @@ def test_a_cancelled_round_stops_before_its_next_stage(hull):
 def test_staff_start_a_round_from_the_admin_and_others_cannot(hull, client, django_capture_on_commit_callbacks):
     form = {"name": "from admin", "chemsys": "Co-Li-O", "seeds": "", "generators": ["substitution", "saps"],
             "candidate_budget": 20, "max_seeds": 5, "threshold_ev_per_atom": 0.05, "evaluation_budget": 1,
-            "control_fraction": 0.0, "evaluator": "chgnet", "fmax": 0.05, "max_steps": 2, "random_seed": 1}
+            "control_fraction": 0.0, "evaluator": "chgnet", "fmax": 0.05, "max_steps": 2,
+            "random_seed": 1}
     User.objects.create_user("reader", password="pw", is_staff=False)
     client.login(username="reader", password="pw")
     assert client.get("/admin/discovery/discoveryround/add/").status_code == 302  # to the login page

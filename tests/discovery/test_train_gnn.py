@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -53,3 +54,26 @@ def test_train_gnn_refuses_bad_options_and_empty_catalogues():
     with pytest.raises(CommandError, match="not enough data"):
         call_command("train_gnn", members=1, epochs=1, stdout=io.StringIO())
     assert ModelCheckpoint.objects.get().status == "failed"
+
+
+def test_a_compositional_ensemble_from_the_catalogue_drives_the_compositional_generator(tmp_path, catalogue):
+    from hullapi import services
+    from hullapi.models import HullSet
+
+    services.recompute(HullSet.ALL)
+    call_command("train_gnn", kind="composition", members=2, epochs=3, width=16, steps=2, out=tmp_path / "comp",
+                 activate=True, stdout=io.StringIO(), verbosity=0)
+    checkpoint = ModelCheckpoint.objects.get()
+    assert checkpoint.architecture["kind"] == "composition" and checkpoint.active
+    assert checkpoint.metrics["test_mae_ensemble_tta"] is None and checkpoint.metrics["test_mae_ensemble_no_tta"] > 0
+    from materials.models import Material
+
+    formulas = set(Material.objects.exclude(e_form_ev_per_atom=None).values_list("formula_reduced", flat=True))
+    assert checkpoint.n_train + checkpoint.n_test == len(formulas)  # one example per composition, MP phases too
+    out = tmp_path / "random.jsonl"
+    log = io.StringIO()
+    call_command("generate", method="compositional", chemsys=["Li-O"], n_structures=2, max_atoms=4, limit=4,
+                 hull_threshold=1.0, out=out, stdout=log)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and all(r["method"] == "random" and r["parent"] == r["reduced_formula"] for r in records)
+    assert not {r["reduced_formula"] for r in records} & formulas  # novel compositions only

@@ -66,6 +66,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-per-seed", type=int, default=None, help="SAPS: configurations per seed.")
         parser.add_argument("--n-structures", type=int, default=100, help="Compositional: random structures each.")
         parser.add_argument("--max-atoms", type=int, default=12, help="Compositional: atoms per formula unit.")
+        parser.add_argument("--hull-threshold", type=float, default=0.05,
+                            help="Compositional: keep compositions predicted below this, eV/atom above the hull.")
         parser.add_argument("--random-seed", type=int, default=0)
 
     def handle(self, *args, **o):
@@ -82,7 +84,7 @@ class Command(BaseCommand):
                 options["max_per_seed"] = o["max_per_seed"]
         else:
             options = {"n_structures": o["n_structures"], "max_atoms": o["max_atoms"], "seed": o["random_seed"],
-                       "include_known": o["include_known"]}
+                       "include_known": o["include_known"], "threshold_ev_per_atom": o["hull_threshold"]}
         skipped: dict[str, str] = {}
         try:
             seeds = [] if o["method"] == "compositional" else seed_materials(

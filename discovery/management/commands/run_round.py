@@ -48,8 +48,8 @@ class Command(BaseCommand):
                       "generators": [g.strip() for g in o["generators"].split(",") if g.strip()],
                       "candidate_budget": o["candidates"], "max_seeds": o["max_seeds"],
                       "threshold_ev_per_atom": o["threshold"], "evaluation_budget": o["evaluate"],
-                      "control_fraction": o["control"], "evaluator": o["evaluator"], "fmax": o["fmax"],
-                      "max_steps": o["max_steps"], "cluster": o["cluster"], "retrain": o["retrain"],
+                      "control_fraction": o["control"], "evaluator": o["evaluator"],
+                      "fmax": o["fmax"], "max_steps": o["max_steps"], "cluster": o["cluster"], "retrain": o["retrain"],
                       "random_seed": o["random_seed"]}
             try:
                 rnd = rounds.create_round(config, name=o["name"], user="manage.py")
