@@ -25,8 +25,7 @@ from materials.models import Calculation, Licence, Material, Source
 from .models import Candidate, DiscoveryRound
 
 Stage = DiscoveryRound.Stage
-ORDER = [Stage.CREATED, Stage.GENERATED, Stage.SCREENED, Stage.SELECTED, Stage.EVALUATED, Stage.INGESTED, Stage.HULL,
-         Stage.MEASURED, Stage.RETRAINED]
+ORDER = list(Stage)  # the stages in the order a round goes through them
 STABLE_EV_PER_ATOM = 5e-5  # GNoME's tolerance, as the hull engine
 DISCOVERY_DATASET = "GNoME Explorer discovery rounds"
 DISCOVERY_LICENCE = Licence.CC_BY_NC_4  # derived from GNoME seeds and a model trained on CC BY-NC data

@@ -7,7 +7,8 @@ potential's energy is that potential's, never DFT.
 - ``CHGNetEvaluator`` (the embedded default): CHGNet 0.3.0, trained on MP2020-corrected MPtrj energies, so its
   energies are used as corrected energies.
 - ``SevenNetEvaluator``: SevenNet-0, whose energies are raw PBE(+U)-like: MP2020 corrections are applied.
-- VASP: see ``vasp.py`` (input sets with pymatgen; runs only where a user has VASP).
+- VASP (where a user has it): write inputs with pymatgen's ``MPRelaxSet`` and run them through ASE's ``Vasp``
+  calculator in an ``AseRelaxEvaluator`` subclass (see the README); no such class ships here.
 """
 
 from .base import AseRelaxEvaluator, Evaluation, EvaluationError, Evaluator, evaluator_named

@@ -39,10 +39,6 @@ class CompositionalStats:
     structures: int = 0
     scores: list[CompositionScore] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {"enumerated": self.enumerated, "known": self.known, "scored": self.scored,
-                "not_placeable": self.not_placeable, "kept": self.kept, "structures": self.structures}
-
 
 def score_compositions(models: Sequence, compositions: Sequence) -> list[tuple[float, float]]:
     """(median, interquartile range) of the compositional ensemble's formation energy (eV/atom) per composition."""

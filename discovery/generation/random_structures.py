@@ -51,10 +51,6 @@ class RandomStructureStats:
     overlapping: int = 0  # still closer than the minimum separation after the pre-relaxation: dropped
     yielded: int = 0
 
-    def as_dict(self) -> dict:
-        return {"attempts": self.attempts, "unbuildable": self.unbuildable, "overlapping": self.overlapping,
-                "yielded": self.yielded}
-
 
 class SoftSphereCalculator(Calculator):
     """Pairwise repulsion E = sum over pairs with d < d0 of epsilon (1 - d/d0)^2, d0 = scale x (r_i + r_j) with

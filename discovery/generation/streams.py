@@ -25,11 +25,6 @@ class StreamStats:
     passed: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return {"seen": self.seen, "known_composition": self.known_composition,
-                "exact_duplicate": self.exact_duplicate, "structural_duplicate": self.structural_duplicate,
-                "passed": self.passed, "by_method": dict(self.by_method)}
-
 
 def novel(candidates: Iterable[Candidate], known_formulas: set[str] | frozenset[str],
           stats: StreamStats | None = None) -> Iterator[Candidate]:
