@@ -51,6 +51,9 @@ class DiscoveryRoundForm(forms.ModelForm):
     control_fraction = forms.FloatField(min_value=0, max_value=1, initial=rounds.DEFAULTS["control_fraction"],
                                         help_text="Random unfiltered candidates evaluated as a control, share of the budget.")
     evaluator = forms.ChoiceField(choices=[("chgnet", "CHGNet 0.3.0 (potential)"), ("sevennet", "SevenNet-0 (potential)")])
+    precision = forms.ChoiceField(choices=[("float32", "float32 (reference)"),
+                                           ("bfloat16", "bfloat16 (1.4x faster on CPUs with AVX-512 BF16)")],
+                                  initial="float32", help_text="Of the GNN at screening.")
     fmax = forms.FloatField(min_value=0.001, initial=rounds.DEFAULTS["fmax"], help_text="eV/Å")
     max_steps = forms.IntegerField(min_value=0, initial=rounds.DEFAULTS["max_steps"])
     cluster = forms.BooleanField(required=False, help_text="StructureMatcher deduplication while generating.")
@@ -66,8 +69,8 @@ class DiscoveryRoundForm(forms.ModelForm):
         if self.errors:
             return data
         config = {k: data[k] for k in ("generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
-                                       "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps",
-                                       "cluster", "retrain", "random_seed")}
+                                       "evaluation_budget", "control_fraction", "evaluator", "precision", "fmax",
+                                       "max_steps", "cluster", "retrain", "random_seed")}
         config["chemsys"] = [x.strip() for x in (data.get("chemsys") or "").split(",") if x.strip()]
         config["seeds"] = [x.strip() for x in (data.get("seeds") or "").split(",") if x.strip()]
         try:

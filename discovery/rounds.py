@@ -48,6 +48,7 @@ DEFAULTS: dict = {
     "screen_chunk": 500,
     "evaluate_chunk": 4,
     "saps_max_per_seed": 200,
+    "precision": "float32",  # of the GNN at screening; bfloat16 is 1.4x faster on CPUs with AVX-512 BF16
 }
 
 
@@ -80,6 +81,8 @@ def validate_config(raw: dict) -> dict:
             problems.append(f"{name} must be a positive integer (got {config[name]!r})")
     if not 0 <= float(config["control_fraction"]) <= 1:
         problems.append(f"control_fraction must be between 0 and 1 (got {config['control_fraction']})")
+    if config["precision"] not in ("float32", "bfloat16"):
+        problems.append(f"precision must be float32 or bfloat16 (got {config['precision']!r})")
     if not -1 < float(config["threshold_ev_per_atom"]) < 5:
         problems.append(f"threshold_ev_per_atom must be between -1 and 5 eV/atom (got {config['threshold_ev_per_atom']})")
     try:
@@ -223,7 +226,7 @@ def _ensemble(rnd: DiscoveryRound):
     members = sorted(Path(rnd.checkpoint.path).glob("member-*.pt")) if rnd.checkpoint else released_members()
     if not members:
         raise RoundError("no GNN ensemble to screen with (no released members and no checkpoint)")
-    return [load_model(m)[0] for m in members]
+    return [load_model(m, precision=rnd.config.get("precision", "float32"))[0] for m in members]
 
 
 _models_cache: dict[tuple, list] = {}
@@ -241,7 +244,7 @@ def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
     todo = list(Candidate.objects.filter(round_id=round_id, pk__in=list(candidate_ids), screened=False))
     if not todo:
         return 0
-    cache_key = (rnd.checkpoint.path if rnd.checkpoint else "released",)
+    cache_key = (rnd.checkpoint.path if rnd.checkpoint else "released", rnd.config.get("precision", "float32"))
     if cache_key not in _models_cache:
         _models_cache[cache_key] = _ensemble(rnd)
     models = _models_cache[cache_key]

