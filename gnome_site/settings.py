@@ -235,3 +235,5 @@ SPECTACULAR_SETTINGS = {
 
 # Importer knobs: worker processes for CPU-bound symmetry analysis (0 = one per core).
 GNOME_IMPORT_WORKERS = env_int("GNOME_IMPORT_WORKERS", 0)
+# processes of a hull recompute (0: one per core; a Celery prefork child always uses 1)
+GNOME_HULL_WORKERS = env_int("GNOME_HULL_WORKERS", 0)

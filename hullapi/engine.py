@@ -496,6 +496,7 @@ def compute_hull(
     chemsys: Iterable[str] | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> HullResult:
     """Energies above the hull, decompositions and phase-separation energies of catalogue entries.
 
@@ -508,6 +509,8 @@ def compute_hull(
             subsystems are computed along (results not returned), so ``entries`` must hold the
             entries of those subsystems too, or at least the stable ones. ``None``: every system.
         progress: Called as ``progress(systems_done, systems_total)`` after each system.
+        workers: Processes that solve the systems of one size at once (forked; 1: in this process). The
+            result does not depend on it.
 
     Returns:
         The stability of every placed entry of the requested systems, the entries not placed and
@@ -539,24 +542,63 @@ def compute_hull(
 
     store: dict[str, _PointSet] = {}
     stability: dict[str, EntryStability] = {}
-    for done, system in enumerate(order, start=1):
-        elements = tuple(system.split("-"))
-        if len(elements) == 1:
-            results = _solve_element(by_system[system], terminals[elements[0]])
-        else:
-            results, vertices = _solve_system(elements, by_system[system], terminals, store)
+    done = 0
+    # systems with the same number of elements depend only on smaller ones: each such level may be solved
+    # in parallel, with the vertices of every smaller level already in the store
+    for size in sorted({s.count("-") + 1 for s in order}):
+        level = [s for s in order if s.count("-") + 1 == size]
+        for system, results, vertices in _solve_level(level, by_system, terminals, store, workers):
             if vertices is not None:
                 store[system] = vertices
-        if system in wanted:
-            stability.update((r.entry_id, r) for r in results)
-        if progress is not None:
-            progress(done, len(order))
+            if system in wanted:
+                stability.update((r.entry_id, r) for r in results)
+            done += 1
+            if progress is not None:
+                progress(done, len(order))
 
     return HullResult(
         stability=stability,
         not_placed={entry_id: reason for entry_id, (system, reason) in not_placed.items() if system in wanted},
         index=HullIndex._from_store(refs, terminals, store),
     )
+
+
+PARALLEL_MIN_SYSTEMS = 400  # a level with fewer systems is solved in this process (forking costs more)
+_PARALLEL_CHUNK = 250  # systems per task
+
+_shared: tuple = ()  # (by_system, terminals, store) for forked workers: inherited, never pickled
+
+
+def _solve_one(system: str, by_system, terminals, store) -> tuple[str, list[EntryStability], _PointSet | None]:
+    elements = tuple(system.split("-"))
+    if len(elements) == 1:
+        return system, _solve_element(by_system[system], terminals[elements[0]]), None
+    results, vertices = _solve_system(elements, by_system[system], terminals, store)
+    return system, results, vertices
+
+
+def _solve_chunk(systems: list[str]) -> list[tuple[str, list[EntryStability], _PointSet | None]]:
+    by_system, terminals, store = _shared
+    return [_solve_one(system, by_system, terminals, store) for system in systems]
+
+
+def _solve_level(level: list[str], by_system, terminals, store, workers: int):
+    """(system, results, vertices) of every system of one level, in order; forked workers for a large one."""
+    global _shared
+    if workers <= 1 or len(level) < PARALLEL_MIN_SYSTEMS:
+        for system in level:
+            yield _solve_one(system, by_system, terminals, store)
+        return
+    import multiprocessing
+
+    _shared = (by_system, terminals, store)
+    chunks = [level[i:i + _PARALLEL_CHUNK] for i in range(0, len(level), _PARALLEL_CHUNK)]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for solved in pool.imap(_solve_chunk, chunks):
+                yield from solved
+    finally:
+        _shared = ()
 
 
 def _solve_element(points: list[_Point], terminal: _Terminal) -> list[EntryStability]:

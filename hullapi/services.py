@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
+import multiprocessing
+import os
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import combinations
 
@@ -91,20 +94,36 @@ def _published(extra: dict, hull_set: str) -> tuple[float | None, str]:
     return None, ""
 
 
+def hull_workers() -> int:
+    """Processes for a recompute: GNOME_HULL_WORKERS (0 = one per core); 1 inside a Celery prefork child,
+    which may not start processes of its own."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    configured = settings.GNOME_HULL_WORKERS
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
 def recompute(
     hull_set: str,
     chemsys: Iterable[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> HullRun:
     """Recompute the stability of every material against ``hull_set`` (or only of the systems whose
-    hull can change when entries of ``chemsys`` arrive). Returns the finished HullRun."""
+    hull can change when entries of ``chemsys`` arrive). Returns the finished HullRun.
+
+    ``workers`` processes (default ``hull_workers()``) solve the systems of each size in parallel and
+    place the non-members; the rows are written in batches as they come, so memory stays bounded by the
+    hull itself (the members' energies and their stabilities), not by the number of rows written.
+    """
     if hull_set not in HULL_SET_SOURCES:
         raise ValueError(f"unknown hull set {hull_set!r}; choose from {sorted(HULL_SET_SOURCES)}")
+    workers = hull_workers() if workers is None else max(1, workers)
     with hull_lock(hull_set):
         run = HullRun.objects.create(hull_set=hull_set, scope=sorted(chemsys) if chemsys else [])
         started = time.perf_counter()
         try:
-            _recompute(run, chemsys, progress)
+            _recompute(run, chemsys, progress, workers)
             run.status = HullRun.Status.SUCCEEDED
         except BaseException as exc:
             run.status = HullRun.Status.FAILED
@@ -117,12 +136,18 @@ def recompute(
     return run
 
 
-def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
+ROW_FIELDS = ("pk", "material_id", "source", "formula", "energy_corrected_ev", "chemsys", "energy_note", "extra")
+
+# what forked row builders share with the parent (inherited at fork, never pickled)
+_row_context: tuple = ()
+
+
+def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress, workers: int) -> None:
+    global _row_context
     hull_set = run.hull_set
     members = HULL_SET_SOURCES[hull_set]
     refs = references()
-    materials = Material.objects.values_list("pk", "material_id", "source", "formula", "energy_corrected_ev",
-                                             "chemsys", "energy_note", "extra")
+    materials = Material.objects.all()
     if chemsys:
         # Every stored system containing a new one: members' hulls change there, and non-members are
         # placed against the hull of their own system.
@@ -131,18 +156,69 @@ def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
         materials = materials.filter(chemsys__in=subsystems(targets))
     else:
         targets = None
-    rows = list(materials)
-    member_rows = [r for r in rows if r[2] in members and r[4] is not None]
+    entries = list(materials.filter(source__in=members, energy_corrected_ev__isnull=False)
+                   .values_list("material_id", "formula", "energy_corrected_ev"))
     # With a scope, every target system is computed (also those without members of their own), so that
     # the hull of each non-member's system is available to place it.
-    result = engine.compute_hull([(r[1], r[3], r[4]) for r in member_rows], refs, chemsys=targets, progress=progress)
-    now = timezone.now()
+    result = engine.compute_hull(entries, refs, chemsys=targets, progress=progress, workers=workers)
+    del entries
+    rows = materials if targets is None else Material.objects.filter(chemsys__in=targets)
+    _row_context = (result, set(members), hull_set, run.pk, timezone.now())
+    stats = {"entries": 0, "stable": 0, "not_placed": 0, "disagreements": 0}
+    try:
+        if workers > 1:
+            # batches are read here, in this thread (a Pool's feeder thread would use another connection),
+            # and at most 2 x workers are in flight
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pending: deque = deque()
+                for batch in _batches(rows):
+                    pending.append(pool.apply_async(_stability_rows, (batch,)))
+                    if len(pending) >= 2 * workers:
+                        _write(pending.popleft().get(), stats)
+                while pending:
+                    _write(pending.popleft().get(), stats)
+        else:
+            for batch in _batches(rows):
+                _write(_stability_rows(batch), stats)
+    finally:
+        _row_context = ()
+    run.systems = len({s.chemsys for s in result.stability.values()})
+    run.entries = stats["entries"]
+    run.stable = stats["stable"]
+    run.not_placed = stats["not_placed"]
+    run.disagreements = stats["disagreements"]
+    if stats["entries"] > WRITE_BATCH:
+        bulk.refresh_statistics(Stability)
+    _index_cache.clear()
+
+
+def _batches(materials) -> Iterator[list[tuple]]:
+    """The rows to write, WRITE_BATCH at a time, read by primary-key ranges (short queries, no cursor held)."""
+    last = 0
+    while True:
+        batch = list(materials.filter(pk__gt=last).order_by("pk").values_list(*ROW_FIELDS)[:WRITE_BATCH])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1][0]
+
+
+def _write(out: list[dict], stats: dict) -> None:
+    with transaction.atomic():
+        bulk.upsert(Stability, out, ["material", "hull_set"], STABILITY_UPDATE_FIELDS)
+    stats["entries"] += len(out)
+    stats["stable"] += sum(1 for r in out if r["is_stable"])
+    stats["not_placed"] += sum(1 for r in out if r["e_above_hull_ev_per_atom"] is None)
+    stats["disagreements"] += sum(1 for r in out if r["disagrees"])
+
+
+def _stability_rows(batch: list[tuple]) -> list[dict]:
+    """Stability rows of a batch of materials against the computed hull (pure; runs in forked workers)."""
+    result, members, hull_set, run_id, now = _row_context
     out: list[dict] = []
-    for pk, material_id, source, formula, energy, system, energy_note, extra in rows:
-        if targets is not None and system not in targets:
-            continue
+    for pk, material_id, source, formula, energy, _system, energy_note, extra in batch:
         is_member = source in members
-        row = {"material": pk, "hull_set": hull_set, "is_member": is_member, "hull_run": run, "computed_at": now,
+        row = {"material": pk, "hull_set": hull_set, "is_member": is_member, "hull_run": run_id, "computed_at": now,
                "e_form_ev_per_atom": None, "e_above_hull_ev_per_atom": None, "is_stable": False,
                "decomposition": [], "phase_separation_ev_per_atom": None, "note": "",
                "published_e_above_hull_ev_per_atom": None, "published_column": "", "disagrees": False}
@@ -178,18 +254,7 @@ def _recompute(run: HullRun, chemsys: Iterable[str] | None, progress) -> None:
             ours = row["e_above_hull_ev_per_atom"]
             row["disagrees"] = ours is not None and abs(ours - published) > DISAGREEMENT_EV_PER_ATOM
         out.append(row)
-
-    for start in range(0, len(out), WRITE_BATCH):
-        with transaction.atomic():
-            bulk.upsert(Stability, out[start:start + WRITE_BATCH], ["material", "hull_set"], STABILITY_UPDATE_FIELDS)
-    run.systems = len({s.chemsys for s in result.stability.values()})
-    run.entries = len(out)
-    run.stable = sum(1 for r in out if r["is_stable"])
-    run.not_placed = sum(1 for r in out if r["e_above_hull_ev_per_atom"] is None)
-    run.disagreements = sum(1 for r in out if r["disagrees"])
-    if len(out) > WRITE_BATCH:
-        bulk.refresh_statistics(Stability)
-    _index_cache.clear()
+    return out
 
 
 def recompute_for_materials(material_ids: Iterable[str]) -> list[HullRun]:

@@ -40,17 +40,21 @@ class MaterialList(APIView):
     def get(self, request):
         query = _parse(request.query_params)
         qs = query.queryset()
-        total = qs.count()
-        rows = query.page_rows(catalogue_query.value_paths(query.fields), qs)
+        total = catalogue_query.total(qs)
+        paths = sorted({*catalogue_query.value_paths(query.fields), query.sort_path, "material_id"})
+        rows = query.page_rows(paths, qs)
         return Response({
             "data": [catalogue_query.document(row, query.fields) for row in rows],
             "meta": {
                 "api_version": API_VERSION,
                 "time_stamp": timezone.now().isoformat(),
-                "total_doc": total,
-                "page": query.page,
+                "total_doc": total.count,
+                "total_doc_is_estimate": total.estimate,
+                "page": None if query.after is not None else query.page,
                 "per_page": query.per_page,
-                "max_page": max(1, -(-total // query.per_page)),
+                "max_page": max(1, -(-total.count // query.per_page)),
+                # keyset paging: pass it as _cursor (same filters and sort) for the next page, at any depth
+                "next_cursor": query.cursor_after(rows[-1]) if len(rows) == query.per_page else None,
                 "hull": query.hull,
                 "energies": "formation energies and energies above hull from stored energies; see energy_method "
                             "(DFT for GNoME and Materials Project data, model-predicted where the method says so)",

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 from .query import MaterialQuery, document, value_paths
 
@@ -22,14 +23,21 @@ def export_fields(query: MaterialQuery) -> tuple[str, ...]:
 
 
 def documents(query: MaterialQuery, with_structure: bool = False) -> Iterator[dict]:
-    """Every matching material (no paging), read in chunks."""
+    """Every matching material (no paging), read in keyset chunks: each chunk is a short query that starts
+    where the last one ended (no offset, no cursor or transaction held open while a slow client reads)."""
     fields = export_fields(query)
-    paths = value_paths(fields) + (["structure"] if with_structure else [])
-    for row in query.queryset().values(*paths).iterator(chunk_size=CHUNK):
-        doc = document(row, fields)
-        if with_structure:
-            doc["structure"] = row["structure"]
-        yield doc
+    paths = sorted({*value_paths(fields), query.sort_path, "material_id"}) + (["structure"] if with_structure else [])
+    chunk = replace(query, per_page=CHUNK)
+    while True:
+        rows = list(chunk.queryset().filter(chunk.keyset()).values(*paths)[:CHUNK])
+        for row in rows:
+            doc = document(row, fields)
+            if with_structure:
+                doc["structure"] = row["structure"]
+            yield doc
+        if len(rows) < CHUNK:
+            return
+        chunk = replace(chunk, after=(rows[-1][query.sort_path], rows[-1]["material_id"]))
 
 
 def jsonl_lines(query: MaterialQuery, with_structure: bool = False) -> Iterator[str]:

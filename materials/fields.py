@@ -16,3 +16,31 @@ class JSONField(models.JSONField):
 
     def get_placeholder(self, value, compiler, connection):
         return "%s"
+
+
+class _ElementsLookup(models.Lookup):
+    """``elements__<lookup>=[symbols]`` on PostgreSQL: array operators on ``gnx_elements(elements)``, the
+    expression of the GIN index (migration 0006). Other databases filter on the element bit masks instead."""
+
+    operator = ""
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor != "postgresql":
+            raise NotImplementedError(f"elements__{self.lookup_name} is PostgreSQL's; filter on the masks elsewhere")
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"gnx_elements({lhs}) {self.operator} %s::text[]", [*lhs_params, list(self.rhs)]
+
+    def get_prep_lookup(self):
+        return [str(symbol) for symbol in self.rhs]
+
+
+@JSONField.register_lookup
+class ElementsHaveAll(_ElementsLookup):
+    lookup_name = "gnx_all"
+    operator = "@>"
+
+
+@JSONField.register_lookup
+class ElementsHaveAny(_ElementsLookup):
+    lookup_name = "gnx_any"
+    operator = "&&"

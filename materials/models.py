@@ -12,6 +12,7 @@ class Source(models.TextChoices):
     MP = "mp", "Materials Project"
     DISCOVERY = "discovery", "GNoME Explorer discovery"
     UPLOAD = "upload", "User upload"
+    SCALE = "scale", "Scale test (synthetic, not real data)"
 
 
 class Licence(models.TextChoices):
@@ -23,6 +24,7 @@ class Licence(models.TextChoices):
 LICENCE_BY_SOURCE = {
     Source.GNOME: Licence.CC_BY_NC_4,
     Source.MP: Licence.CC_BY_4,
+    Source.SCALE: Licence.CC_BY_NC_4,  # derived from GNoME structures and energies
 }
 
 
@@ -169,10 +171,11 @@ class Calculation(models.Model):
         DFT = "dft", "DFT"
         MODEL = "model", "Machine-learned model"
         USER = "user", "User supplied"
+        SYNTHETIC = "synthetic", "Synthetic (scale test, not a calculation)"
 
     material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="calculations")
     method = models.CharField(max_length=80, help_text="e.g. 'GNoME PBE/PBE+U', 'CHGNet 0.3.0 relax'.")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     energy_ev = models.FloatField(null=True, blank=True, help_text="Total energy of the cell as published, eV.")
     energy_corrected_ev = models.FloatField(null=True, blank=True, help_text="Corrected total energy (the hull's), eV.")
     correction_ev = models.FloatField(null=True, blank=True, help_text="Correction this project applied, eV.")

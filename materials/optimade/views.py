@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..query import MaterialQuery
+from ..query import total as catalogue_total
 from . import filters
 from .properties import API_VERSION, PROPERTIES, PROVIDER_PREFIX, ROW_PATHS, entry
 
@@ -34,7 +35,7 @@ PROVIDER = {
     "homepage": None,
 }
 LICENSES = ["CC-BY-NC-4.0", "CC-BY-4.0"]
-STANDARD_PARAMETERS = {"filter", "page_limit", "page_offset", "page_number", "sort", "response_format",
+STANDARD_PARAMETERS = {"filter", "page_limit", "page_offset", "page_number", "page_above", "sort", "response_format",
                        "email_address", "response_fields", "include", "api_hint"}
 
 
@@ -248,7 +249,8 @@ def _structures(request, q):
 
 
 class Structures(OptimadeView):
-    """``/optimade/v1/structures``: filter, sort, page (page_limit + page_offset), response_fields."""
+    """``/optimade/v1/structures``: filter, sort, page (page_limit + page_offset or page_number; page_above for
+    value-based paging by id, which the next link uses when the order is by id), response_fields."""
 
     @extend_schema(operation_id="optimade_structures", parameters=ENTRY_PARAMETERS, responses=OBJECT, tags=["optimade"])
     def get(self, request):
@@ -265,28 +267,39 @@ class Structures(OptimadeView):
         if limit > MAX_PAGE_LIMIT:
             raise OptimadeError(403, "Forbidden", f"page_limit {limit} is above the maximum of {MAX_PAGE_LIMIT}",
                                 "page_limit")
+        above = request.query_params.get("page_above")
+        if above is not None and (request.query_params.get("sort") or {"page_offset", "page_number"} & set(request.query_params)):
+            raise OptimadeError(400, "Bad Request", "page_above pages by id: it takes neither sort nor page_offset "
+                                "nor page_number", "page_above")
         if "page_number" in request.query_params:
             number = _int(request, "page_number", 1)
             offset = max(number - 1, 0) * limit
         else:
             offset = _int(request, "page_offset", 0)
         fields = _response_fields(request, warnings)
-        query = MaterialQuery(q=q & ~filters.Q(structure__isnull=True), sort=_sort(request.query_params.get("sort")))
+        sort = _sort(request.query_params.get("sort"))
+        query = MaterialQuery(q=q & ~filters.Q(structure__isnull=True), sort=sort)
         qs = query.queryset()
-        total = qs.count()
-        rows = query.page_rows(ROW_PATHS, qs, slice(offset, offset + limit)) if limit else []
-        more = offset + len(rows) < total
+        total = catalogue_total(qs)
+        # one row more than the page says whether there is a next one, without trusting an estimated total
+        if above is not None:  # value-based paging (OPTIMADE page_above): as fast at any depth
+            rows = list(qs.filter(material_id__gt=above).values(*ROW_PATHS)[:limit + 1]) if limit else []
+        else:
+            rows = query.page_rows(ROW_PATHS, qs, slice(offset, offset + limit + 1)) if limit else []
+        more, rows = len(rows) > limit, rows[:limit]
         links = {"next": None}
         if more:
             params = request.query_params.copy()
-            params["page_offset"] = str(offset + limit)
-            params.pop("page_number", None)
+            if sort == ("material_id",) and "page_offset" not in params and "page_number" not in params:
+                params["page_above"] = rows[-1]["material_id"]
+            else:
+                params["page_offset"] = str(offset + limit)
+                params.pop("page_number", None)
             links["next"] = request.build_absolute_uri(request.path) + "?" + urlencode(params, doseq=True)
-        return Response({
-            "data": [entry(row, fields) for row in rows],
-            "links": links,
-            "meta": _meta(request, returned=total, more=more, warnings=warnings),
-        })
+        meta = _meta(request, returned=total.count, more=more, warnings=warnings)
+        if total.estimate:
+            meta[f"_{PROVIDER_PREFIX}_data_returned_is_estimate"] = True
+        return Response({"data": [entry(row, fields) for row in rows], "links": links, "meta": meta})
 
 
 class Structure(OptimadeView):

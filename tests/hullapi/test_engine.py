@@ -513,3 +513,16 @@ def test_it_imports_nothing_from_django():
     code = "import sys, hullapi.engine; sys.exit(any(m.split('.')[0] == 'django' for m in sys.modules))"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_forked_workers_give_exactly_the_serial_result(selection_entries, selection_hull, refs, monkeypatch):
+    from hullapi import engine
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_SYSTEMS", 1)  # every level through the pool, in chunks of 2
+    monkeypatch.setattr(engine, "_PARALLEL_CHUNK", 2)
+    calls: list[tuple[int, int]] = []
+    parallel = compute_hull(selection_entries, refs, workers=2, progress=lambda done, total: calls.append((done, total)))
+    assert parallel.stability == selection_hull.stability and parallel.not_placed == selection_hull.not_placed
+    assert len(parallel.stability) > 100 and calls[-1][0] == calls[-1][1] == len(calls)
+    formula, energy = "Li2MnO3", -40.0
+    assert parallel.index.query(formula, energy_ev=energy) == selection_hull.index.query(formula, energy_ev=energy)

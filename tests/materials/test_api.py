@@ -138,6 +138,52 @@ def test_pages_concatenate_to_the_unpaged_result(api):
     assert values == sorted(values, reverse=True)
 
 
+@pytest.mark.parametrize("sort", ["material_id", "-material_id", "-energy_above_hull", "band_gap", "chemsys"])
+def test_keyset_pages_follow_next_cursor_to_the_unpaged_result(api, sort):
+    # band_gap is null for most materials: the cursor has to walk into the trailing nulls
+    whole = api(_per_page=1000, _sort_fields=sort).json()
+    pages, cursor = [], None
+    while True:
+        body = api(_per_page=9, _sort_fields=sort, **({"_cursor": cursor} if cursor else {})).json()
+        assert body["meta"]["total_doc"] == whole["meta"]["total_doc"] and body["meta"]["total_doc_is_estimate"] is False
+        pages += body["data"]
+        cursor = body["meta"]["next_cursor"]
+        if cursor is None:
+            break
+    assert len(whole["data"]) > 30
+    assert [d["material_id"] for d in pages] == [d["material_id"] for d in whole["data"]]
+
+
+def test_a_cursor_is_checked(api):
+    first = api(_per_page=5, _sort_fields="-energy_above_hull").json()["meta"]["next_cursor"]
+    assert "another sort" in api(_per_page=5, _cursor=first).json()["_cursor"]
+    assert "malformed cursor" in api(_cursor="not-a-cursor").json()["_cursor"]
+    assert "not both" in api(_cursor=first, _page=2, _sort_fields="-energy_above_hull").json()["_cursor"]
+
+
+def test_a_total_that_would_take_too_long_is_the_planners_estimate_and_says_so(api):
+    from django.db import connection
+    from django.db.models import CharField
+    from django.db.models.expressions import RawSQL
+
+    from materials import query
+
+    expected = Material.objects.filter(query.elements_all(["O"])).count()
+    meta = api(elements="O").json()["meta"]
+    assert meta["total_doc"] == expected and meta["total_doc_is_estimate"] is False  # cheap: exact
+    if connection.vendor != "postgresql":
+        pytest.skip("estimates are PostgreSQL's")
+    # a count that cannot finish in time: every row sleeps
+    slow = Material.objects.annotate(z=RawSQL("pg_sleep(0.05)::text", [], output_field=CharField())).filter(
+        z__isnull=False, elements_mask_low__gte=0)
+    found = query.total(slow, timeout_ms=20)
+    assert found.estimate is True and found.count > 0
+    with connection.cursor() as cursor:  # the timeout did not outlive the count
+        cursor.execute("SELECT pg_sleep(0.05), current_setting('statement_timeout')")
+        assert cursor.fetchone()[1] == "0"
+    assert query.total(Material.objects.all(), timeout_ms=5000) == query.Total(Material.objects.count(), False)
+
+
 def test_fields_are_chosen_with_underscore_fields(api):
     body = api(_fields="material_id,license,energy_above_hull", _per_page=3).json()
     assert all(set(d) == {"material_id", "license", "energy_above_hull"} for d in body["data"])

@@ -274,3 +274,16 @@ def test_the_throttle_answers_429_as_a_json_api_error(client, served, monkeypatc
     response = get(client, "info")
     assert codes[:2] == [200, 200] and response.status_code == 429
     assert int(response["Retry-After"]) > 0 and response.json()["errors"][0]["status"] == "429"
+
+
+def test_pages_by_id_go_by_value_and_sorted_pages_by_offset(client, served, unthrottled):
+    first = get(client, "structures", page_limit=5).json()
+    assert "page_above=" in first["links"]["next"] and first["meta"]["more_data_available"] is True
+    second = client.get(first["links"]["next"]).json()
+    ids = [d["id"] for d in first["data"] + second["data"]]
+    assert ids == sorted(ids) and len(set(ids)) == 10  # the next page starts right after the first
+    assert [d["id"] for d in get(client, "structures", page_limit=10).json()["data"]] == ids
+    by_sites = get(client, "structures", page_limit=5, sort="nsites").json()
+    assert "page_offset=5" in by_sites["links"]["next"]
+    bad = get(client, "structures", page_above=ids[0], sort="nsites")
+    assert bad.status_code == 400 and "page_above" in bad.json()["errors"][0]["detail"]
