@@ -76,6 +76,8 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    import gnome_site.wsgi  # noqa: F401 - the served application's process state (its gc.freeze() included)
+
     from materials.models import Material
 
     client = Client(HTTP_HOST="127.0.0.1")

@@ -138,8 +138,9 @@ def _values_from_form(q, picked, hull, stable, ehull, eform_min, eform_max, nel_
     }
 
 
-def run_search(values: dict) -> tuple[list[dict], int, str | None]:
-    """(rows of the page, total, error message) for form values, through the REST API's query module."""
+def run_search(values: dict) -> tuple[list[dict], int, str | None, bool]:
+    """(rows of the page, total, error message, whether the total is an estimate) for form values, through
+    the REST API's query module (which counts exactly where that is cheap)."""
     from materials import query as catalogue_query
 
     params = search.query_params(values)
@@ -150,9 +151,10 @@ def run_search(values: dict) -> tuple[list[dict], int, str | None]:
         query = catalogue_query.parse(params)
     except catalogue_query.QueryError as exc:
         field = search.FIELD_OF_PARAM.get(exc.param, exc.param)
-        return [], 0, f"{field}: {exc.message}"
+        return [], 0, f"{field}: {exc.message}", False
     qs = query.queryset()
-    total = qs.count()
+    counted = catalogue_query.total(qs)
+    total = counted.count
     last = max(1, -(-total // search.PAGE_SIZE))
     if values["page"] > last:  # a shared URL past the end shows the last page
         values["page"] = query.page = last
@@ -163,7 +165,8 @@ def run_search(values: dict) -> tuple[list[dict], int, str | None]:
         doc["formation_energy_per_atom"] = fmt(doc["formation_energy_per_atom"])
         doc["energy_above_hull"] = fmt(doc["energy_above_hull"], 1, 1000)
         rows.append(doc)
-    return rows, total, None
+    counted = catalogue_query.settled(counted, values["page"] == 1, len(rows), search.PAGE_SIZE)
+    return rows, counted.count, None, counted.estimate
 
 
 # ---- material page ------------------------------------------------------------------------------
@@ -648,7 +651,7 @@ def register(app, structure) -> None:
         if any(values[k] != previous[k] for k in search.DEFAULTS if k not in ("page", "sort")):
             values["page"] = 1  # a changed filter starts again at the first page
         try:
-            rows, total, error = run_search(values)
+            rows, total, error, estimate = run_search(values)
         except Exception:  # noqa: BLE001
             log.exception("explorer search failed")
             return [], 0, 0, _notice("The search failed on the server; the error was logged.", "danger"), no_update
@@ -659,8 +662,9 @@ def register(app, structure) -> None:
             return [], 0, 0, _notice("No material matches this search.", "warning", "no-results"), url
         pages = max(1, -(-total // search.PAGE_SIZE))
         start = (values["page"] - 1) * search.PAGE_SIZE
-        message = html.P(f"{total:,} material{'s' if total != 1 else ''}; showing {start + 1:,}-{start + len(rows):,}.",
-                         id="result-count", className="is-size-7")
+        about = "about " if estimate else ""  # a large total is PostgreSQL's estimate, and says so
+        message = html.P(f"{about}{total:,} material{'s' if total != 1 else ''}; showing {start + 1:,}-"
+                         f"{start + len(rows):,}.", id="result-count", className="is-size-7")
         return rows, pages, values["page"] - 1, message, url
 
     @app.callback(Output("url", "pathname"), Input("round-picker", "value"), State("url", "pathname"),

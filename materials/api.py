@@ -43,6 +43,7 @@ class MaterialList(APIView):
         total = catalogue_query.total(qs)
         paths = sorted({*catalogue_query.value_paths(query.fields), query.sort_path, "material_id"})
         rows = query.page_rows(paths, qs)
+        total = catalogue_query.settled(total, query.after is None and query.page == 1, len(rows), query.per_page)
         return Response({
             "data": [catalogue_query.document(row, query.fields) for row in rows],
             "meta": {

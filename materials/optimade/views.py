@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..query import MaterialQuery
+from ..query import settled
 from ..query import total as catalogue_total
 from . import filters
 from .properties import API_VERSION, PROPERTIES, PROVIDER_PREFIX, ROW_PATHS, entry
@@ -287,6 +288,7 @@ class Structures(OptimadeView):
         else:
             rows = query.page_rows(ROW_PATHS, qs, slice(offset, offset + limit + 1)) if limit else []
         more, rows = len(rows) > limit, rows[:limit]
+        total = settled(total, above is None and offset == 0, len(rows) + more, limit + 1)
         links = {"next": None}
         if more:
             params = request.query_params.copy()

@@ -182,6 +182,17 @@ def test_a_total_that_would_take_too_long_is_the_planners_estimate_and_says_so(a
         cursor.execute("SELECT pg_sleep(0.05), current_setting('statement_timeout')")
         assert cursor.fetchone()[1] == "0"
     assert query.total(Material.objects.all(), timeout_ms=5000) == query.Total(Material.objects.count(), False)
+    # a query the planner expects to match very many rows is not counted at all
+    query_module_limit = query.ESTIMATE_ABOVE
+    try:
+        query.ESTIMATE_ABOVE = 0
+        meta = api(elements="O", _per_page=2).json()["meta"]
+        assert meta["total_doc_is_estimate"] is True and meta["total_doc"] > 0
+    finally:
+        query.ESTIMATE_ABOVE = query_module_limit
+    # a short first page is the whole result, whatever the estimate said
+    assert query.settled(query.Total(5000, True), True, 3, 100) == query.Total(3, False)
+    assert query.settled(query.Total(5000, True), False, 3, 100) == query.Total(5000, True)
 
 
 def test_fields_are_chosen_with_underscore_fields(api):
