@@ -16,7 +16,8 @@ Runs only when asked (never in CI; the test suite loads a 20k slice). On a datab
    ``--seconds`` seconds (benchmarks/loadfile.py: API, OPTIMADE and explorer requests); requests/s, p50,
    p99 and errors (target: 0 errors).
 
-Every figure is printed as it is measured.
+Every figure is printed as it is measured. The load test needs locust: ``.venv/bin/pip install -r
+benchmarks/requirements.txt``.
 """
 
 from __future__ import annotations

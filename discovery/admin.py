@@ -7,8 +7,8 @@ from django.utils.html import format_html, format_html_join
 
 from materials.admin import ReadOnlyMixin
 
-from . import rounds, tasks
-from .models import Candidate, DiscoveryRound, ModelCheckpoint
+from . import conductivity, rounds, tasks
+from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint
 
 
 @admin.register(ModelCheckpoint)
@@ -93,8 +93,21 @@ class CandidateInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).exclude(arm="").select_related("material")
 
 
+class StartThenReadOnly:
+    """An admin whose add form starts a job (a round, a study) and whose change page only shows it."""
+
+    def get_inlines(self, request, obj=None):
+        return [] if obj is None else self.inlines
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+
 @admin.register(DiscoveryRound)
-class DiscoveryRoundAdmin(admin.ModelAdmin):
+class DiscoveryRoundAdmin(StartThenReadOnly, admin.ModelAdmin):
     form = DiscoveryRoundForm
     list_display = ("pk", "name", "status", "stage", "progress", "generated", "evaluated", "hit_rate", "prevalence",
                     "daf", "created_at")
@@ -106,20 +119,10 @@ class DiscoveryRoundAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "chemsys", "seeds", "generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
-                    "evaluation_budget", "control_fraction", "evaluator", "fmax", "max_steps", "cluster",
-                    "retrain",
-                    "random_seed"]
+                    "evaluation_budget", "control_fraction", "evaluator", "precision", "fmax", "max_steps", "cluster",
+                    "retrain", "random_seed"]
         return ["name", "status", "stage", "progress", "counts_table", "metrics_table", "timings", "config",
                 "created_by", "created_at", "started_at", "finished_at", "error"]
-
-    def get_inlines(self, request, obj=None):
-        return [] if obj is None else self.inlines
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -185,3 +188,86 @@ def _table(values: dict):
         return "—"
     return format_html("<table>{}</table>", format_html_join(
         "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in values.items())))
+
+
+class MDStudyForm(forms.ModelForm):
+    """The start form of an MD study: which Li crystals, at which temperatures, for how long."""
+
+    material_ids = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                   help_text="Material ids, comma-separated (Li-containing crystals).")
+    from_screen = forms.IntegerField(required=False, min_value=1, help_text="And/or the first N candidates of the "
+                                     "latest li_conductor screen run.")
+    temperatures_k = forms.CharField(initial="1000", help_text="K, comma-separated; 3 or more give an Arrhenius fit "
+                                     "and the conductivity extrapolated to 300 K.")
+    potential = forms.ChoiceField(choices=[("chgnet", "CHGNet 0.3.0"), ("sevennet", "SevenNet-0")])
+    ramp_ps = forms.FloatField(initial=1.0, min_value=0, help_text="From 300 K to the temperature, ps.")
+    equilibration_ps = forms.FloatField(initial=2.0, min_value=0, help_text="Discarded, ps (the paper: 10).")
+    production_ps = forms.FloatField(initial=10.0, min_value=0.1, help_text="Analysed, ps (the paper: 50).")
+    min_atoms = forms.IntegerField(initial=100, min_value=1, max_value=2000, help_text="Smallest supercell.")
+
+    class Meta:
+        model = MDStudy
+        fields = ["name"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        ids = [x.strip() for x in (data.get("material_ids") or "").split(",") if x.strip()]
+        if data.get("from_screen"):
+            from materials.models import ScreenResult, ScreenRun
+
+            run = ScreenRun.objects.filter(screen="li_conductor", status=ScreenRun.Status.SUCCEEDED).first()
+            if run is None:
+                raise forms.ValidationError("the li_conductor screen has not been run yet")
+            ids += list(ScreenResult.objects.filter(run=run, outcome="candidate").order_by("material__material_id")
+                        .values_list("material__material_id", flat=True)[: data["from_screen"]])
+        try:
+            temperatures = [float(t) for t in data["temperatures_k"].split(",") if t.strip()]
+        except ValueError:
+            raise forms.ValidationError(f"temperatures_k: {data['temperatures_k']!r} is not a list of numbers") from None
+        self.study_args = {"material_ids": ids, "temperatures_k": temperatures, "potential": data["potential"],
+                           "ramp_ps": data["ramp_ps"], "equilibration_ps": data["equilibration_ps"],
+                           "production_ps": data["production_ps"], "min_atoms": data["min_atoms"]}
+        try:  # validated in full here, created in save_model
+            with transaction.atomic():
+                conductivity.create_study(**self.study_args)
+                transaction.set_rollback(True)
+        except conductivity.StudyError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+class MDRunInline(ReadOnlyMixin, admin.TabularInline):
+    model = MDRun
+    fields = ("material", "temperature_k", "status", "step", "total_steps", "atoms", "conductivity", "error")
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description="sigma (mS/cm)")
+    def conductivity(self, obj):
+        value = (obj.result or {}).get("conductivity_ms_cm")
+        return "—" if value is None else f"{value:.3g}"
+
+
+@admin.register(MDStudy)
+class MDStudyAdmin(StartThenReadOnly, admin.ModelAdmin):
+    form = MDStudyForm
+    list_display = ("pk", "name", "status", "temperatures_k", "created_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    inlines = [MDRunInline]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "material_ids", "from_screen", "temperatures_k", "potential", "ramp_ps", "equilibration_ps",
+                    "production_ps", "min_atoms"]
+        return ["name", "status", "settings", "temperatures_k", "created_by", "created_at", "finished_at", "error"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        study = conductivity.create_study(**form.study_args, name=obj.name, user=request.user.get_username())
+        obj.pk = study.pk  # the admin redirects to the study it made
+        obj.refresh_from_db()
+        transaction.on_commit(lambda: tasks.start_md_study.delay(study.pk))
+        self.message_user(request, f"MD study {study.pk} queued: {study.runs.count()} runs.", messages.SUCCESS)

@@ -132,3 +132,17 @@ def _int(request, name: str, default: int) -> int:
     if value < 1:
         raise ValidationError({name: f"must be at least 1 (got {value})"})
     return value
+
+
+class MaterialConductivity(APIView):
+    """A material's Li-ion conductivity from machine-learned MD: every run with its settings, the superionic
+    verdict at 1000 K, and an Arrhenius fit where a study ran 3+ temperatures. A potential's MD, not AIMD."""
+
+    @extend_schema(operation_id="material_conductivity", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, material_id: str):
+        from materials.models import Material
+
+        from .conductivity import summary
+
+        material = get_object_or_404(Material.objects.only("pk", "material_id", "structure"), material_id=material_id)
+        return Response({"data": summary(material), "meta": {"api_version": "1"}})

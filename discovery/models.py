@@ -134,3 +134,56 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.formula_reduced} ({self.method} of {self.parent}, round {self.round_id})"
+
+
+class MDStudy(models.Model):
+    """Molecular dynamics of chosen materials with a universal potential, for their Li-ion conductivity."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=120, blank=True)
+    settings = JSONField(default=dict, help_text="discovery.md.simulation.MDSettings, without the temperature.")
+    temperatures_k = JSONField(default=list, help_text="Temperatures run for every material, K.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = "MD study"
+        verbose_name_plural = "MD studies"
+
+    def __str__(self) -> str:
+        return f"MD study #{self.pk} {self.name} ({self.status})"
+
+
+class MDRun(models.Model):
+    """One material at one temperature: the run's progress, where its files are, and its analysis."""
+
+    study = models.ForeignKey(MDStudy, on_delete=models.CASCADE, related_name="runs")
+    material = models.ForeignKey("materials.Material", on_delete=models.CASCADE, related_name="md_runs")
+    temperature_k = models.FloatField()
+    status = models.CharField(max_length=16, choices=MDStudy.Status.choices, default=MDStudy.Status.QUEUED)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    atoms = models.PositiveIntegerField(null=True, blank=True, help_text="Atoms in the simulated supercell.")
+    directory = models.CharField(max_length=300, blank=True, help_text="Trajectory and checkpoint (under GNOME_MD_DIR).")
+    result = JSONField(default=dict, blank=True, help_text="Diffusivity, conductivity, MSD curve, verdict.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    wall_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study_id", "material_id", "temperature_k"]
+        constraints = [models.UniqueConstraint(fields=["study", "material", "temperature_k"], name="md_run_one_per_temperature")]
+        verbose_name = "MD run"
+
+    def __str__(self) -> str:
+        return f"MD run #{self.pk} {self.material_id} {self.temperature_k:.0f} K ({self.status})"

@@ -94,3 +94,27 @@ def evaluation_done(round_id: int) -> None:
         return
     rounds.finish_evaluation(round_id)
     advance_round.delay(round_id)
+
+
+# ---- MD studies (discovery.conductivity) --------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_md(run_id: int) -> str:
+    """One MD run to its end; a killed worker's run is redelivered and resumes from its checkpoint."""
+    from . import conductivity
+
+    return conductivity.run(run_id).status
+
+
+@shared_task
+def start_md_study(study_id: int) -> int:
+    """Every run of a study, spread over the workers."""
+    from celery import group
+
+    from .models import MDRun
+
+    ids = list(MDRun.objects.filter(study_id=study_id).exclude(status="succeeded").values_list("pk", flat=True))
+    if ids:
+        group(run_md.si(i) for i in ids).apply_async()
+    return len(ids)

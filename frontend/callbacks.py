@@ -242,8 +242,58 @@ def material_page(material_id: str):
             html.Div(className="column is-7", children=[html.H4("Stability", className="title is-5"),
                                                         _table(stability_rows), figure]),
         ]),
+        *conductivity_panel(material),
     ])
     return content, material.get_structure()
+
+
+def conductivity_panel(material) -> list:
+    """Li-ion conductivity from machine-learned MD (discovery.conductivity), when a study has run it: the
+    numbers with their settings, the verdict, the Arrhenius fit, and the mean squared displacement."""
+    if not material.md_runs.exists():
+        return []
+    import plotly.graph_objects as go
+
+    from discovery.conductivity import summary
+
+    found = summary(material)
+    rows, figure = [], go.Figure()
+    for run in found["runs"]:
+        label = f"{run['temperature_k']:.0f} K (study #{run['study']})"
+        if "conductivity_ms_cm" not in run:
+            rows.append((label, f"{run['status']}: step {run['step']:,} of {run['total_steps']:,}"
+                         + (f" ({run['error']})" if run["error"] else "")))
+            continue
+        s = run["settings"]
+        rows.append((label, f"D(Li) {run['diffusivity_cm2_s']:.2e} ± {run['diffusivity_std_cm2_s']:.1e} cm²/s; "
+                     f"σ {run['conductivity_ms_cm']:.3g} ± {run['conductivity_std_ms_cm']:.2g} mS/cm"))
+        rows.append(("  how", f"{run['method']}; {run['atoms']} atoms, {s['timestep_fs']:g} fs steps, ramp "
+                     f"{s['ramp_ps']:g} ps from {s['start_temperature_k']:.0f} K, {s['equilibration_ps']:g} ps "
+                     f"discarded, {run['time_ps']:.1f} ps analysed (the paper: 50 ps); pymatgen DiffusionAnalyzer, "
+                     "smoothed=max, Nernst-Einstein"))
+        figure.add_trace(go.Scatter(x=run["msd_time_ps"], y=run["msd_a2"], mode="lines", name=label))
+    verdict = found["verdict"]
+    if verdict is not None:
+        threshold = found["superionic_threshold"]["log10_ms_cm"]
+        rows.append(("Superionic at 1000 K", f"{'yes' if verdict['superionic'] else 'no'}: σ "
+                     f"{verdict['conductivity_1000k_ms_cm']:.3g} mS/cm against 10^{threshold} = {10 ** threshold:.1f} "
+                     "mS/cm (GNoME's threshold)"))
+    for fit in found["arrhenius"]:
+        if "error" in fit:
+            rows.append((f"Arrhenius (study #{fit['study']})", fit["error"]))
+        else:
+            rows.append((f"Arrhenius (study #{fit['study']})", f"Ea {fit['activation_energy_ev']:.3f} eV; σ(300 K) "
+                         f"{fit['conductivity_300k_ms_cm']:.3g} mS/cm, extrapolated from "
+                         f"{', '.join(f'{t:.0f}' for t in fit['temperatures_k'])} K"))
+    figure.update_layout(height=320, margin={"l": 50, "r": 10, "t": 10, "b": 40}, xaxis_title="time (ps)",
+                         yaxis_title="Li mean squared displacement (Å²)", legend={"orientation": "h"})
+    return [html.H4("Li-ion conductivity (machine-learned MD, not AIMD)", className="title is-5",
+                    id="conductivity-title", style={"marginTop": "1rem"}),
+            html.Div(className="columns", children=[
+                html.Div(className="column is-6", children=_table(rows)),
+                html.Div(className="column is-6", children=dcc.Graph(id="msd-plot", figure=figure,
+                                                                     config={"displaylogo": False})),
+            ])]
 
 
 # ---- screens ------------------------------------------------------------------------------------

@@ -235,5 +235,7 @@ SPECTACULAR_SETTINGS = {
 
 # Importer knobs: worker processes for CPU-bound symmetry analysis (0 = one per core).
 GNOME_IMPORT_WORKERS = env_int("GNOME_IMPORT_WORKERS", 0)
+# trajectories and checkpoints of MD runs (discovery.conductivity)
+GNOME_MD_DIR = Path(env_str("GNOME_MD_DIR") or (VAR_DIR / "md")).resolve()
 # processes of a hull recompute (0: one per core; a Celery prefork child always uses 1)
 GNOME_HULL_WORKERS = env_int("GNOME_HULL_WORKERS", 0)

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from discovery.api import MaterialConductivity
 from materials import views as material_views
 
 admin.site.site_header = "GNoME Explorer administration"
@@ -13,6 +14,8 @@ urlpatterns = [
     path("healthz", material_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/hull/", include("hullapi.urls")),
+    # before the catalogue's routes, which would read "conductivity" as a sub-resource they do not have
+    path("api/v1/materials/<str:material_id>/conductivity/", MaterialConductivity.as_view(), name="material-conductivity"),
     path("api/v1/materials/", include("materials.urls")),
     path("api/v1/screens/", include("hullapi.screen_urls")),
     path("api/v1/discovery/", include("discovery.urls")),
