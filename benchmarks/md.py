@@ -95,9 +95,7 @@ def main() -> None:
         start = time.perf_counter()
         run.run()
         wall = time.perf_counter() - start
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        frames = [AseAtomsAdaptor.get_structure(atoms) for _, atoms in run.frames(settings.production_start)]
+        frames = run.production_structures()
         result = diffusion(frames, "Li", settings.temperature_k, settings.save_every * settings.timestep_fs)
         verdict = "superionic" if is_superionic(result.conductivity_ms_cm) else "not superionic"
         # a molten framework would make any Li "diffuse": the other species' diffusivities say whether it held

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -74,10 +75,11 @@ def manage(*args: str) -> list[str]:
 
 
 def counts() -> dict[str, int]:
-    out = subprocess.run(manage("shell", "-c", "from django.db.models import Count; from materials.models import Material; "
-                                "print(dict(Material.objects.values_list('source').annotate(n=Count('id'))))"),
+    out = subprocess.run(manage("shell", "-c", "import json; from django.db.models import Count; from materials.models "
+                                "import Material; print(json.dumps(dict(Material.objects.values_list('source')"
+                                ".annotate(n=Count('id')))))"),
                          cwd=ROOT, capture_output=True, text=True, check=True)
-    return eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own dict literal
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def load_test(clients: int, seconds: int) -> None:

@@ -229,10 +229,8 @@ class MDStudyForm(forms.ModelForm):
         self.study_args = {"material_ids": ids, "temperatures_k": temperatures, "potential": data["potential"],
                            "ramp_ps": data["ramp_ps"], "equilibration_ps": data["equilibration_ps"],
                            "production_ps": data["production_ps"], "min_atoms": data["min_atoms"]}
-        try:  # validated in full here, created in save_model
-            with transaction.atomic():
-                conductivity.create_study(**self.study_args)
-                transaction.set_rollback(True)
+        try:  # validated here, created in save_model
+            conductivity.check_study(**self.study_args)
         except conductivity.StudyError as exc:
             raise forms.ValidationError(str(exc)) from None
         return data

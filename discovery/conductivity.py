@@ -45,10 +45,15 @@ def method_label(potential: str) -> str:
             "machine-learned potential, not ab initio MD")
 
 
-def create_study(material_ids: Iterable[str], temperatures_k: Iterable[float] = (1000.0,), *, name: str = "",
-                 user: str = "", **overrides) -> MDStudy:
-    """A study of Li-containing crystals; ``overrides`` are MDSettings fields (not the temperature)."""
-    ids = [i.strip() for i in material_ids if i and i.strip()]
+def check_study(material_ids: Iterable[str], temperatures_k: Iterable[float] = (1000.0,),
+                **overrides) -> tuple[list[Material], list[float], dict]:
+    """(materials, temperatures, stored settings) of a study that can run; ``overrides`` are MDSettings fields
+    (not the temperature). Writes nothing.
+
+    Raises:
+        StudyError: naming every material, temperature or setting that cannot be used.
+    """
+    ids = list(dict.fromkeys(i.strip() for i in material_ids if i and i.strip()))
     temperatures = sorted({float(t) for t in temperatures_k})
     if not ids:
         raise StudyError("give at least one material id")
@@ -86,12 +91,19 @@ def create_study(material_ids: Iterable[str], temperatures_k: Iterable[float] = 
         raise StudyError("; ".join(problems))
     stored = settings.as_dict()
     stored.pop("temperature_k")
+    return [materials[i] for i in ids], temperatures, stored
+
+
+def create_study(material_ids: Iterable[str], temperatures_k: Iterable[float] = (1000.0,), *, name: str = "",
+                 user: str = "", **overrides) -> MDStudy:
+    """A study of Li-containing crystals (``check_study``), one queued run per material and temperature."""
+    materials, temperatures, stored = check_study(material_ids, temperatures_k, **overrides)
     with transaction.atomic():
         study = MDStudy.objects.create(name=name, settings=stored, temperatures_k=temperatures, created_by=user)
         MDRunRecord.objects.bulk_create([
-            MDRunRecord(study=study, material=materials[i], temperature_k=t,
+            MDRunRecord(study=study, material=material, temperature_k=t,
                         total_steps=MDSettings(**{**stored, "temperature_k": t}).total_steps)
-            for i in dict.fromkeys(ids) for t in temperatures])
+            for material in materials for t in temperatures])
     return study
 
 
@@ -133,10 +145,8 @@ def run(run_id: int) -> MDRunRecord:
 
 
 def analyse(simulation: MDRun, settings: MDSettings) -> dict:
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    frames = [AseAtomsAdaptor.get_structure(atoms) for _, atoms in simulation.frames(settings.production_start)]
-    found = diffusion(frames, SPECIE, settings.temperature_k, settings.save_every * settings.timestep_fs)
+    found = diffusion(simulation.production_structures(), SPECIE, settings.temperature_k,
+                      settings.save_every * settings.timestep_fs)
     return {**found.as_dict(), "atoms": len(simulation.supercell), "supercell": list(simulation.multiples),
             "settings": settings.as_dict(), "method": method_label(settings.potential)}
 

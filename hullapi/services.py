@@ -136,7 +136,7 @@ def recompute(
     return run
 
 
-ROW_FIELDS = ("pk", "material_id", "source", "formula", "energy_corrected_ev", "chemsys", "energy_note", "extra")
+ROW_FIELDS = ("pk", "material_id", "source", "formula", "energy_corrected_ev", "energy_note", "extra")
 
 # what forked row builders share with the parent (inherited at fork, never pickled)
 _row_context: tuple = ()
@@ -216,7 +216,7 @@ def _stability_rows(batch: list[tuple]) -> list[dict]:
     """Stability rows of a batch of materials against the computed hull (pure; runs in forked workers)."""
     result, members, hull_set, run_id, now = _row_context
     out: list[dict] = []
-    for pk, material_id, source, formula, energy, _system, energy_note, extra in batch:
+    for pk, material_id, source, formula, energy, energy_note, extra in batch:
         is_member = source in members
         row = {"material": pk, "hull_set": hull_set, "is_member": is_member, "hull_run": run_id, "computed_at": now,
                "e_form_ev_per_atom": None, "e_above_hull_ev_per_atom": None, "is_stable": False,

@@ -207,7 +207,9 @@ def total(qs: QuerySet, timeout_ms: int | None = None) -> Total:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
             return Total(count, False)
     except OperationalError as exc:
-        if getattr(exc, "__cause__", None).__class__.__name__ != "QueryCanceled":
+        from psycopg.errors import QueryCanceled
+
+        if not isinstance(exc.__cause__, QueryCanceled):
             raise
     return estimate
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import product
 from pathlib import Path
 
@@ -43,7 +43,6 @@ class MDSettings:
     tdamp_fs: float = 200.0  # thermostat time constant: 100 steps
     save_every: int = 10  # steps between saved frames (20 fs)
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def steps(self, ps: float) -> int:
         return int(round(ps * 1000 / self.timestep_fs))
@@ -257,6 +256,12 @@ class MDRun:
                  eta=thermostat._eta if thermostat is not None else np.zeros(3),
                  p_eta=thermostat._p_eta if thermostat is not None else np.zeros(3))
         os.replace(tmp, self.checkpoint_path)
+
+    def production_structures(self) -> list:
+        """pymatgen Structures of the saved production frames (what the diffusion analysis takes)."""
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return [AseAtomsAdaptor.get_structure(atoms) for _, atoms in self.frames(self.settings.production_start)]
 
     def frames(self, start_step: int = 0):
         """(step, ase.Atoms) of the saved frames from ``start_step`` on."""
