@@ -1,13 +1,17 @@
 """Machine-learned MD for Li-ion conductivity: speed, and a study of real sample crystals. No database needed.
 
-    .venv/bin/python -u benchmarks/md.py [--ids 0ee8478064,953ab99c19] [--production-ps 5] [--equilibration-ps 1]
-        [--ramp-ps 0.5] [--temperature 1000] [--out var/md-bench]
+    .venv/bin/python -u benchmarks/md.py [--ids 0ee8478064,953ab99c19] [--references Li2O,LiF,Li3N]
+        [--production-ps 5] [--equilibration-ps 1] [--ramp-ps 0.5] [--temperature 1000] [--min-atoms 100]
+        [--out var/md-bench]
 
 Prints: MD steps/s of CHGNet 0.3.0 on a ~100-atom supercell on this CPU (and on CUDA when present); then,
 for each material, an NVT run (Nose-Hoover chain, 2 fs) with its wall time, and the Li diffusivity,
 conductivity (Nernst-Einstein, pymatgen-analysis-diffusion, smoothed="max") and superionic verdict
 (sigma(1000 K) > 10^1.18 mS/cm), with the wall time a default study (discovery.md.simulation.MDSettings())
 would take at the measured speed. Runs resume from their checkpoints in --out.
+
+--references adds textbook crystals of known behaviour (discovery/md/references.py: Li2O and LiF, poor
+conductors; Li3N, a fast one), which our data lacks, so that the screen is seen to separate the two kinds.
 """
 
 from __future__ import annotations
@@ -48,10 +52,12 @@ def sample_structures(ids: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ids", default=DEFAULT_IDS)
+    parser.add_argument("--references", default="", help="names from discovery/md/references.py, comma-separated")
     parser.add_argument("--temperature", type=float, default=1000.0)
     parser.add_argument("--ramp-ps", type=float, default=0.5)
     parser.add_argument("--equilibration-ps", type=float, default=1.0)
     parser.add_argument("--production-ps", type=float, default=5.0)
+    parser.add_argument("--min-atoms", type=int, default=100, help="smallest supercell of the study runs")
     parser.add_argument("--speed-steps", type=int, default=40)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "md-bench")
     args = parser.parse_args()
@@ -62,15 +68,23 @@ def main() -> None:
     from discovery.md.simulation import MDRun, MDSettings, calculator
 
     torch.set_num_threads(2)
+    from discovery.md.references import REFERENCES, reference
+
     ids = [i.strip() for i in args.ids.split(",") if i.strip()]
     structures = sample_structures(ids)
+    names = [n.strip() for n in args.references.split(",") if n.strip()]
+    for name in names:
+        structures[name] = reference(name)
+    known = {name: "known conductor" if REFERENCES[name].conductor else "known poor conductor" for name in names}
+    ids += names
     calc = calculator("chgnet")
 
     # speed: a ~100-atom supercell of the first material, after 5 warm-up steps
     first = structures[ids[0]]
+    import shutil
+
+    shutil.rmtree(args.out / "speed", ignore_errors=True)  # a fresh run every time, whichever material is first
     speed_run = MDRun(first, MDSettings(ramp_ps=0, equilibration_ps=0, production_ps=1.0), args.out / "speed", calc=calc)
-    for path in (speed_run.checkpoint_path, speed_run.trajectory_path):
-        path.unlink(missing_ok=True)
     speed_run.run(max_steps=5)
     start = time.perf_counter()
     speed_run.run(max_steps=args.speed_steps)
@@ -86,7 +100,7 @@ def main() -> None:
         print("CUDA is available: rerun with CUDA_VISIBLE_DEVICES set to time it there")
 
     settings = MDSettings(temperature_k=args.temperature, ramp_ps=args.ramp_ps, equilibration_ps=args.equilibration_ps,
-                          production_ps=args.production_ps)
+                          production_ps=args.production_ps, min_atoms=args.min_atoms)
     print(f"study: {settings.temperature_k:.0f} K, ramp {settings.ramp_ps} ps from {settings.start_temperature_k:.0f} K, "
           f"{settings.equilibration_ps} ps discarded, {settings.production_ps} ps analysed, frames every "
           f"{settings.save_every * settings.timestep_fs:.0f} fs, >= {settings.min_atoms} atoms")
@@ -107,7 +121,8 @@ def main() -> None:
               f"D_Li {result.diffusivity_cm2_s:.2e} +- {result.diffusivity_std_cm2_s:.1e} cm2/s, sigma "
               f"{result.conductivity_ms_cm:.3g} +- {result.conductivity_std_ms_cm:.2g} mS/cm -> {verdict}; "
               f"wall {wall / 60:.1f} min this run ({settings.total_steps} steps); framework D {framework} cm2/s; "
-              f"T {sum(temperatures) / len(temperatures):.0f} K mean over the production", flush=True)
+              f"T {sum(temperatures) / len(temperatures):.0f} K mean over the production"
+              + (f" [{known[material_id]}]" if material_id in known else ""), flush=True)
 
 
 if __name__ == "__main__":

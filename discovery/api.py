@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from materials.permissions import ReadOnlyOrStaff as BaseReadOnlyOrStaff
 
 from . import rounds
 from .models import Candidate, DiscoveryRound
@@ -21,11 +22,8 @@ from .models import Candidate, DiscoveryRound
 MAX_PER_PAGE = 500
 
 
-class ReadOnlyOrStaff(BasePermission):
+class ReadOnlyOrStaff(BaseReadOnlyOrStaff):
     message = "starting a discovery round needs a staff account"
-
-    def has_permission(self, request, view) -> bool:
-        return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
 
 
 def round_doc(rnd: DiscoveryRound, full: bool = False) -> dict:

@@ -11,13 +11,15 @@ where it stopped. The Celery tasks (discovery.tasks) call these; so do ``manage.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from materials.models import Calculation, Licence, Material, Source
@@ -52,6 +54,11 @@ DEFAULTS: dict = {
 }
 
 
+LIST_LIMITS = {"chemsys": 50, "seeds": 1000, "generators": 5}
+MAX_COUNT = 10_000_000
+NUMBER_RANGES = {"control_fraction": (0, 1), "threshold_ev_per_atom": (-1, 5), "fmax": (0.001, 10)}
+
+
 class RoundError(ValueError):
     """A round configuration or state that cannot go on (the message says why)."""
 
@@ -61,30 +68,50 @@ def validate_config(raw: dict) -> dict:
     from .evaluation import evaluator_named
     from .generating import GENERATORS, parse_chemsys
 
+    if not isinstance(raw, dict):
+        raise RoundError("the configuration must be an object of settings")
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
-        raise RoundError(f"unknown setting(s): {', '.join(unknown)}")
+        raise RoundError(f"unknown setting(s): {', '.join(str(u)[:50] for u in unknown)}")
     config = {**DEFAULTS, **raw}
     problems = []
+    for name, most in LIST_LIMITS.items():
+        value = config[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= 100 for v in value):
+            problems.append(f"{name} must be a list of strings (got {str(value)[:80]!r})")
+            config[name] = []
+        elif len(value) > most:
+            problems.append(f"{name}: {len(value)} given; at most {most}")
+            config[name] = []
     for system in config["chemsys"]:
         try:
             parse_chemsys(system)
         except ValueError as exc:
             problems.append(str(exc))
-    if not config["chemsys"] and not config["seeds"]:
+    if not config["chemsys"] and not config["seeds"] and not problems:
         problems.append("give chemical systems or seed material ids")
     bad = [g for g in config["generators"] if g not in GENERATORS or g == "compositional"]
     if bad or not config["generators"]:
         problems.append(f"generators must be among substitution, saps (got {config['generators']})")
-    for name in ("candidate_budget", "evaluation_budget", "max_seeds", "screen_chunk", "evaluate_chunk", "max_steps"):
-        if not isinstance(config[name], int) or config[name] < (0 if name == "max_steps" else 1):
-            problems.append(f"{name} must be a positive integer (got {config[name]!r})")
-    if not 0 <= float(config["control_fraction"]) <= 1:
-        problems.append(f"control_fraction must be between 0 and 1 (got {config['control_fraction']})")
+    for name in ("candidate_budget", "evaluation_budget", "max_seeds", "screen_chunk", "evaluate_chunk", "max_steps",
+                 "saps_max_per_seed", "random_seed"):
+        low = 0 if name in ("max_steps", "random_seed") else 1
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_COUNT:
+            problems.append(f"{name} must be an integer from {low} to {MAX_COUNT} (got {str(value)[:40]!r})")
+    for name, (low, high) in NUMBER_RANGES.items():
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            problems.append(f"{name} must be a number from {low} to {high} (got {str(value)[:40]!r})")
+    for name in ("cluster", "retrain"):
+        if not isinstance(config[name], bool):
+            problems.append(f"{name} must be true or false (got {str(config[name])[:40]!r})")
     if config["precision"] not in ("float32", "bfloat16"):
-        problems.append(f"precision must be float32 or bfloat16 (got {config['precision']!r})")
-    if not -1 < float(config["threshold_ev_per_atom"]) < 5:
-        problems.append(f"threshold_ev_per_atom must be between -1 and 5 eV/atom (got {config['threshold_ev_per_atom']})")
+        problems.append(f"precision must be float32 or bfloat16 (got {str(config['precision'])[:40]!r})")
+    if not isinstance(config["evaluator"], str):
+        problems.append(f"evaluator must be a name (got {str(config['evaluator'])[:40]!r})")
+    if problems:
+        raise RoundError("; ".join(problems))
     try:
         evaluator_named(config["evaluator"], fmax=config["fmax"], max_steps=config["max_steps"])
     except (ValueError, TypeError) as exc:
@@ -100,6 +127,43 @@ def create_round(config: dict, *, name: str = "", user: str = "") -> DiscoveryRo
 
     return DiscoveryRound.objects.create(name=name or "round", config=validate_config(config), created_by=user,
                                          checkpoint=active_checkpoint("structure"))
+
+
+ROUND_LOCK_NAMESPACE = 0x676E78  # "gnx": the first key of the two-key advisory locks of rounds
+
+
+@contextlib.contextmanager
+def round_lock(round_id: int) -> Iterator[bool]:
+    """Whether this process may drive the round now (run its stages, fan out its chunks): one driver at a time,
+    so that a round resumed while it was in fact moving, or advanced twice, never runs a stage twice at once
+    (two ingests would race to store the same materials). PostgreSQL: a session-level advisory lock, tried
+    without waiting and released with the connection, so a killed worker never leaves it held. Elsewhere (the
+    embedded SQLite default, tasks run eagerly in one process): always true."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ROUND_LOCK_NAMESPACE, round_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ROUND_LOCK_NAMESPACE, round_id])
+
+
+def round_driven(round_id: int) -> bool:
+    """Whether some process holds the round's lock now (a stage running in a worker, or ``run_round``); only
+    looks (pg_locks), so that it never makes a driver find the lock taken. False off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+                       "AND objid = %s AND objsubid = 2 AND database = "
+                       "(SELECT oid FROM pg_database WHERE datname = current_database()))",
+                       [ROUND_LOCK_NAMESPACE, round_id])
+        return cursor.fetchone()[0]
 
 
 def _done(rnd: DiscoveryRound, stage: str) -> bool:
@@ -516,6 +580,13 @@ def fail(round_id: int, error: str) -> None:
 
 def run_inline(round_id: int, progress: Callable[[str, int, int], None] | None = None) -> DiscoveryRound:
     """The whole round in this process, resuming from its last finished stage (``manage.py run_round``)."""
+    with round_lock(round_id) as mine:
+        if not mine:
+            raise RoundError(f"round {round_id} is being run by another process")
+        return _run_inline(round_id, progress)
+
+
+def _run_inline(round_id: int, progress: Callable[[str, int, int], None] | None) -> DiscoveryRound:
     def tell(stage, done, total):
         if progress:
             progress(stage, done, total)
@@ -551,3 +622,62 @@ def run_inline(round_id: int, progress: Callable[[str, int, int], None] | None =
     except Exception as exc:
         fail(round_id, f"{type(exc).__name__}: {exc}")
         raise
+
+
+# ---- stalled rounds ----------------------------------------------------------------------------------------
+# A round moves by Celery messages: chunks queued, a chord's count of finished chunks, the callback that calls
+# the next stage. A broker that loses them (Redis restarted without its append-only file, flushed, failed
+# over) leaves the round "running" with nothing left to move it. The watcher (discovery.tasks.resume_stalled_
+# rounds, on Celery beat; or manage.py resume_rounds) notices that nothing about a round has changed for a
+# while and runs ``advance_round`` again, which carries on from the database: it re-sends the chunks not yet
+# done, or finishes the stage whose callback was lost. Resuming a round that was only slow costs duplicated
+# work (a chunk evaluated twice keeps its first result), never a wrong or doubled result.
+
+STALLED_AFTER_S = 3600  # quiet this long (no stage, progress or candidate changed), a running round is stalled
+MAX_RESUMES = 3  # resumes in a row that changed nothing, after which the round is failed for a person to see
+
+
+def activity(rnd: DiscoveryRound) -> str:
+    """What changes whenever a round makes progress: its stage and progress line, and its candidates
+    stored, screened, evaluated and ingested."""
+    n = Candidate.objects.filter(round_id=rnd.pk).aggregate(
+        stored=Count("pk"), screened=Count("pk", filter=Q(screened=True)),
+        evaluated=Count("pk", filter=~Q(evaluation="")), ingested=Count("material"))
+    return f"{rnd.stage}|{rnd.progress}|{n['stored']}|{n['screened']}|{n['evaluated']}|{n['ingested']}"
+
+
+def resume_stalled(stalled_after_s: float = STALLED_AFTER_S, *, max_resumes: int = MAX_RESUMES,
+                   now: float | None = None) -> list[int]:
+    """The pending or running rounds to advance again: those no process drives (``round_driven``) whose
+    ``activity`` has not changed for ``stalled_after_s`` seconds since the watcher first saw it so; with 0,
+    every undriven one at once (an admin's decision after an incident). A round resumed ``max_resumes`` times in
+    a row without any change is failed instead, saying why. Each call records what it saw in the round's
+    ``timings["_watch"]``; the caller sends ``advance_round`` for the ids returned."""
+    now = time.time() if now is None else now
+    force = stalled_after_s <= 0
+    waiting = [DiscoveryRound.Status.PENDING, DiscoveryRound.Status.RUNNING]
+    resumed = []
+    for round_id in DiscoveryRound.objects.filter(status__in=waiting, cancel_requested=False).order_by(
+            "pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            rnd = DiscoveryRound.objects.select_for_update().filter(pk=round_id, status__in=waiting).first()
+            if rnd is None:
+                continue
+            seen = activity(rnd)
+            watch = rnd.timings.get("_watch") or {}
+            driven = round_driven(round_id)  # a long stage that changes nothing (a retraining) is alive too
+            if driven or watch.get("seen") != seen:
+                watch = {"seen": seen, "since": now, "resumes": 0}
+            quiet = now - watch["since"]
+            if not driven and (force or (quiet >= stalled_after_s and watch["resumes"] < max_resumes)):
+                watch = {"seen": seen, "since": now, "resumes": watch["resumes"] + 1}
+                rnd.timings = {**rnd.timings, "_resumed": rnd.timings.get("_resumed", 0) + 1}
+                resumed.append(round_id)
+            elif not driven and quiet >= stalled_after_s:
+                rnd.status, rnd.finished_at = DiscoveryRound.Status.FAILED, timezone.now()
+                rnd.error = (f"stalled: {watch['resumes']} resumes changed nothing, the last {quiet:.0f} s ago "
+                             f"(after stage {rnd.stage!r}: {rnd.progress!r}); resume it once the cause is fixed")
+                watch = {}  # a person's resume starts the watch afresh
+            rnd.timings = {**rnd.timings, "_watch": watch}
+            rnd.save(update_fields=["timings", "status", "error", "finished_at"])
+    return resumed

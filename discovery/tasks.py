@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import shared_task
 
 
@@ -20,7 +22,26 @@ def train_gnn(**options) -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def advance_round(round_id: int) -> str:
-    """Run the round's next stages; the two parallel stages fan out as chords that call back here."""
+    """Run the round's next stages; the two parallel stages fan out as chords that call back here.
+
+    One advance at a time drives a round (rounds.round_lock); another that finds it taken returns at once,
+    since the one holding it decides from the database what is left and carries on. The chunks of a fan-out
+    are sent after the lock is let go, so that a chord finishing at once finds it free. A failure to send them
+    (the broker down) leaves the round running for the watcher (resume_stalled_rounds) to resume.
+    """
+    from . import rounds
+
+    with rounds.round_lock(round_id) as mine:
+        if not mine:
+            return "busy"
+        outcome, fan_out = _advance(round_id)
+    if fan_out is not None:
+        fan_out()
+    return outcome
+
+
+def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
+    """The stages up to the next fan-out or the end: what happened, and the fan-out to send, if any."""
     import time
 
     from celery import chord, group
@@ -32,7 +53,7 @@ def advance_round(round_id: int) -> str:
     try:
         rnd = DiscoveryRound.objects.get(pk=round_id)
         if rnd.status in {DiscoveryRound.Status.CANCELLED, DiscoveryRound.Status.SUCCEEDED}:
-            return rnd.status
+            return rnd.status, None
         rounds.generate(round_id)
         fanned = [(Stage.SCREENED, "screen", rounds.screen_chunks, screen_chunk, screening_done,
                    rounds.finish_screening),
@@ -43,8 +64,7 @@ def advance_round(round_id: int) -> str:
             if not rounds._done(rnd, stage):
                 if chunks := chunks_of(round_id):
                     rounds.note_start(round_id, name, time.time())
-                    chord(group(chunk_task.si(round_id, c) for c in chunks))(callback.si(round_id))
-                    return name
+                    return name, chord(group(chunk_task.si(round_id, c) for c in chunks), callback.si(round_id))
                 finish(round_id)
             if stage == Stage.SCREENED:
                 rounds.select(round_id)
@@ -52,9 +72,9 @@ def advance_round(round_id: int) -> str:
         rounds.update_hull(round_id)
         rounds.measure(round_id)
         rounds.retrain(round_id)
-        return rounds.finish(round_id).status
+        return rounds.finish(round_id).status, None
     except rounds.RoundCancelled:
-        return "cancelled"
+        return "cancelled", None
     except Exception as exc:
         rounds.fail(round_id, f"{type(exc).__name__}: {exc}")
         raise
@@ -94,6 +114,18 @@ def evaluation_done(round_id: int) -> None:
         return
     rounds.finish_evaluation(round_id)
     advance_round.delay(round_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def resume_stalled_rounds(stalled_after_s: float | None = None) -> list[int]:
+    """Advance again every round stalled for ``stalled_after_s`` (default rounds.STALLED_AFTER_S): Celery beat
+    sends this every few minutes (gnome_site.celery), so a round whose messages the broker lost carries on."""
+    from . import rounds
+
+    resumed = rounds.resume_stalled(rounds.STALLED_AFTER_S if stalled_after_s is None else stalled_after_s)
+    for round_id in resumed:
+        advance_round.delay(round_id)
+    return resumed
 
 
 # ---- MD studies (discovery.conductivity) --------------------------------------------------------------

@@ -10,6 +10,21 @@ app = Celery("gnome_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# What `celery -A gnome_site beat` sends (one beat process per deployment: docker-compose.yml). The watcher
+# of discovery rounds resumes a round whose Celery messages were lost (a broker restarted without its
+# append-only file, flushed or failed over), once nothing about it has changed for GNOME_ROUND_STALLED_AFTER
+# seconds; "expires" drops the checks that queued up behind long tasks instead of running them in a burst.
+_RESUME_EVERY_S = int(os.environ.get("GNOME_RESUME_ROUNDS_EVERY") or 300)
+_STALLED_AFTER_S = os.environ.get("GNOME_ROUND_STALLED_AFTER")
+app.conf.beat_schedule = {
+    "resume-stalled-rounds": {
+        "task": "discovery.tasks.resume_stalled_rounds",
+        "schedule": float(_RESUME_EVERY_S),
+        "kwargs": {"stalled_after_s": float(_STALLED_AFTER_S) if _STALLED_AFTER_S else None},
+        "options": {"expires": float(_RESUME_EVERY_S)},
+    },
+}
+
 
 @signals.worker_process_init.connect
 def _one_thread_per_worker_process(**_):

@@ -68,6 +68,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "gnome_site.errors.csrf_failure"
 
 # Where the real data lives (never copied into the repository).
 GNOME_DATA_DIR = Path(env_str("GNOME_DATA_DIR") or (BASE_DIR.parent / "shared" / "data")).resolve()
@@ -94,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "gnome_site.request_checks.RequestChecks",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "gnome_site.middleware.DatabaseUnavailable",  # a database outage is a 503 with Retry-After, not a 500
 ]
 
 ROOT_URLCONF = "gnome_site.urls"
@@ -212,12 +215,13 @@ CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["gnome_site.parsers.JSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["materials.permissions.ReadOnlyOrStaff"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "600/min")},
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "gnome_site.errors.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -235,6 +239,10 @@ SPECTACULAR_SETTINGS = {
 
 # Importer knobs: worker processes for CPU-bound symmetry analysis (0 = one per core).
 GNOME_IMPORT_WORKERS = env_int("GNOME_IMPORT_WORKERS", 0)
+# largest structure file an upload takes (POST /api/v1/materials/uploads/), and the largest request body
+GNOME_UPLOAD_MAX_BYTES = env_int("GNOME_UPLOAD_MAX_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GNOME_UPLOAD_MAX_BYTES + 512 * 1024  # non-file bodies (a JSON structure text)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # trajectories and checkpoints of MD runs (discovery.conductivity)
 GNOME_MD_DIR = Path(env_str("GNOME_MD_DIR") or (VAR_DIR / "md")).resolve()
 # processes of a hull recompute (0: one per core; a Celery prefork child always uses 1)

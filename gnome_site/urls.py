@@ -23,3 +23,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "gnome_site.errors.bad_request"
+handler403 = "gnome_site.errors.permission_denied"
+handler404 = "gnome_site.errors.page_not_found"
+handler500 = "gnome_site.errors.server_error"

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pymatgen.core import Composition, Element
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -164,7 +165,11 @@ def phase_diagram_figure(system: str, hull: str, highlight: str | None = None) -
 
 
 class StabilityQuery(APIView):
-    """POST hypothetical entries (formula + energy) -> formation energy, energy above hull, decomposition."""
+    """POST hypothetical entries (formula + energy) -> formation energy, energy above hull, decomposition.
+
+    Open to anonymous users: a computation against the stored hull that writes nothing."""
+
+    permission_classes = [AllowAny]
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):

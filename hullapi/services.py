@@ -120,6 +120,7 @@ def recompute(
         raise ValueError(f"unknown hull set {hull_set!r}; choose from {sorted(HULL_SET_SOURCES)}")
     workers = hull_workers() if workers is None else max(1, workers)
     with hull_lock(hull_set):
+        close_interrupted(hull_set)
         run = HullRun.objects.create(hull_set=hull_set, scope=sorted(chemsys) if chemsys else [])
         started = time.perf_counter()
         try:
@@ -134,6 +135,17 @@ def recompute(
             run.seconds = time.perf_counter() - started
             run.save()
     return run
+
+
+INTERRUPTED = "interrupted: the process computing it ended before it finished; a later run rewrote its rows"
+
+
+def close_interrupted(hull_set: str) -> int:
+    """Mark as failed the runs of ``hull_set`` still "running" whose process died (a SIGKILLed worker, a lost
+    machine); returns how many. Only safe under ``hull_lock``: holding it, no live run of the set can exist,
+    since every run holds the lock to its end and a dead process's lock is released with its connection."""
+    return HullRun.objects.filter(hull_set=hull_set, status=HullRun.Status.RUNNING).update(
+        status=HullRun.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now())
 
 
 ROW_FIELDS = ("pk", "material_id", "source", "formula", "energy_corrected_ev", "energy_note", "extra")
@@ -304,5 +316,5 @@ def query_stability(hull_set: str, formula: str, *, energy_ev: float | None = No
     return index.query(formula, energy_ev=energy_ev, energy_ev_per_atom=energy_ev_per_atom)
 
 
-__all__ = ["HullSet", "current_version", "hull_index", "hull_lock", "query_stability", "recompute", "subsystems",
-           "recompute_for_materials"]
+__all__ = ["HullSet", "close_interrupted", "current_version", "hull_index", "hull_lock", "query_stability", "recompute",
+           "subsystems", "recompute_for_materials"]

@@ -307,6 +307,9 @@ def elements_only(symbols) -> Q:
     return _mask_test(symbols, "only")
 
 
+MAX_INT = 2**31 - 1  # the database's integer columns; larger values cannot match and overflow its casts
+
+
 def _number(param: str, raw: str, kind: type):
     try:
         value = kind(raw)
@@ -314,6 +317,8 @@ def _number(param: str, raw: str, kind: type):
         raise QueryError(param, f"{raw!r} is not {'an integer' if kind is int else 'a number'}") from None
     if kind is float and not math.isfinite(value):
         raise QueryError(param, f"{raw!r} is not a finite number")
+    if kind is int and abs(value) > MAX_INT:
+        raise QueryError(param, f"{raw[:40]!r} is out of range (at most {MAX_INT} in size)")
     return value
 
 

@@ -64,6 +64,7 @@ def parse_structure(text: str, fmt: str) -> Structure:
         raise RowRejected(f"unknown structure format; expected one of {sorted(set(STRUCTURE_FORMATS))}")
     if not text or not text.strip():
         raise RowRejected(f"empty {fmt} text")
+    precheck_structure_text(text, fmt)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -90,6 +91,83 @@ def parse_structure(text: str, fmt: str) -> Structure:
         raise RowRejected(f"unparsable {fmt}: {detail}") from None
     check_structure(structure)
     return structure
+
+
+def _declared(count: int, what: str) -> None:
+    if count > MAX_SITES:
+        raise RowRejected(f"{what} declares {count} atoms; at most {MAX_SITES} are accepted")
+
+
+def precheck_structure_text(text: str, fmt: str) -> None:
+    """Refuse, before any parser builds it, a file that declares more atoms than we accept.
+
+    A few lines can declare a million atoms (a POSCAR count line, an XYZ header) or a CIF can list more
+    sites than we take before symmetry multiplies them; the parsers would spend minutes and gigabytes on it.
+    """
+    lines = text.splitlines()
+    if fmt == "poscar":
+        # the species counts are the first all-integer line after the lattice (line 6, or 7 under a symbols line)
+        for line in lines[5:7]:
+            fields = line.split()
+            if fields and all(f.lstrip("+-").isdigit() for f in fields):
+                counts = [int(f) for f in fields]
+                if any(c < 0 for c in counts):
+                    raise RowRejected(f"poscar: negative atom count in {line.strip()!r}")
+                _declared(sum(counts), "poscar")
+                return
+    elif fmt == "extxyz":
+        header = lines[0].split() if lines else []
+        if len(header) == 1 and header[0].isdigit():
+            _declared(int(header[0]), "extxyz")
+        if len(lines) > 1 and "lattice=" not in lines[1].lower():
+            raise RowRejected("extxyz: no Lattice= in the comment line; a crystal needs its cell (a molecule is not taken)")
+    elif fmt == "cif":
+        # rows of the _atom_site loop: every row is at least one site of the cell
+        rows, state, site_loop = 0, None, False
+        for raw in lines:
+            line = raw.strip().lower()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("loop_"):
+                state, site_loop = "header", False
+            elif line.startswith("data_"):
+                state, site_loop = None, False
+            elif line.startswith("_"):
+                if state == "header":
+                    site_loop = site_loop or (line.startswith("_atom_site_") and not line.startswith("_atom_site_aniso"))
+                else:
+                    state, site_loop = None, False
+            elif state in ("header", "rows"):
+                state = "rows"
+                rows += site_loop
+        _declared(rows, "cif (atom_site rows)")
+        _check_cif_cell(lines)
+    elif fmt == "json":
+        sites = text.count('"species"')
+        _declared(sites, "json (sites)")
+
+
+_CIF_CELL = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+             "_cell_angle_gamma")
+
+
+def _check_cif_cell(lines: list[str]) -> None:
+    """Cell lengths must be positive and angles strictly between 0 and 180 degrees (pymatgen would take -5 A)."""
+    for raw in lines:
+        fields = raw.split()
+        if len(fields) != 2 or fields[0].lower() not in _CIF_CELL:
+            continue
+        key, text = fields[0].lower(), fields[1].split("(")[0]
+        try:
+            value = float(text)
+        except ValueError:
+            raise RowRejected(f"cif: {key} {fields[1]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise RowRejected(f"cif: {key} {fields[1]!r} is not a number")
+        if key.startswith("_cell_length") and value <= 0:
+            raise RowRejected(f"cif: {key} is {value:g}; cell lengths must be positive")
+        if key.startswith("_cell_angle") and not 0 < value < 180:
+            raise RowRejected(f"cif: {key} is {value:g}; angles must be between 0 and 180 degrees")
 
 
 _P1_OPERATIONS = ({"x, y, z"}, {"x,y,z"})
@@ -155,8 +233,10 @@ def check_structure(structure: Structure) -> None:
     if not structure.is_ordered:
         raise RowRejected("structure is disordered (partial occupancies); only ordered crystals are accepted")
     check_elements(structure.composition)
-    if structure.volume <= 0 or not math.isfinite(structure.volume):
-        raise RowRejected("structure has a degenerate lattice (zero volume)")
+    if not (math.isfinite(structure.volume) and structure.volume > 0):
+        raise RowRejected("structure has a degenerate lattice (zero, negative or infinite volume)")
+    if not all(math.isfinite(x) for x in structure.frac_coords.flat):
+        raise RowRejected("structure has coordinates that are not finite numbers")
     if len(structure) > 1 and not structure.is_valid(tol=MIN_SITE_DISTANCE_A):
         dmat = structure.distance_matrix
         n = len(structure)

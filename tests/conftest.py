@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import gzip
 import io
 import itertools
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,31 @@ def catalogue(tmp_path, system_rows, mp_rows, db):
     mp, gnome = system_rows
     load_rows(tmp_path, mp, gnome, list(mp_rows[0]))
     return mp, gnome
+
+
+# ---- a live server ---------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def live_wsgi_server():
+    """The WSGI application (Django with the Dash explorer mounted, as gunicorn serves it) on a free loopback
+    port in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    from gnome_site.wsgi import application
+
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        # the server's request threads are gone but their persistent connections are not: end them, so that
+        # the test database can be flushed and dropped
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..query import MaterialQuery
+from ..query import MAX_INT, MaterialQuery
 from ..query import settled
 from ..query import total as catalogue_total
 from . import filters
@@ -242,6 +242,8 @@ def _int(request, name: str, default: int) -> int:
         raise OptimadeError(400, "Bad Request", f"{name}={raw!r} is not an integer", name) from None
     if value < 0:
         raise OptimadeError(400, "Bad Request", f"{name} cannot be negative", name)
+    if value > MAX_INT:
+        raise OptimadeError(400, "Bad Request", f"{name}={raw[:40]!r} is out of range (at most {MAX_INT})", name)
     return value
 
 

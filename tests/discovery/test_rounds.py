@@ -77,8 +77,20 @@ def test_bad_round_settings_are_named():
         rounds.validate_config({"chemsys": ["Li-Qq"]})
     with pytest.raises(rounds.RoundError, match="unknown evaluator 'vasp6'"):
         rounds.validate_config({"chemsys": ["Li-O"], "evaluator": "vasp6"})
-    with pytest.raises(rounds.RoundError, match="evaluation_budget must be a positive integer"):
+    with pytest.raises(rounds.RoundError, match="evaluation_budget must be an integer from 1 to 10000000"):
         rounds.validate_config({"chemsys": ["Li-O"], "evaluation_budget": 0})
+    with pytest.raises(rounds.RoundError, match="candidate_budget must be an integer"):
+        rounds.validate_config({"chemsys": ["Li-O"], "candidate_budget": "lots"})
+    with pytest.raises(rounds.RoundError, match="chemsys must be a list of strings"):
+        rounds.validate_config({"chemsys": "Li-O"})
+    with pytest.raises(rounds.RoundError, match="chemsys: 51 given; at most 50"):
+        rounds.validate_config({"chemsys": ["Li-O"] * 51})
+    with pytest.raises(rounds.RoundError, match="control_fraction must be a number from 0 to 1"):
+        rounds.validate_config({"chemsys": ["Li-O"], "control_fraction": "half"})
+    with pytest.raises(rounds.RoundError, match="cluster must be true or false"):
+        rounds.validate_config({"chemsys": ["Li-O"], "cluster": "yes"})
+    with pytest.raises(rounds.RoundError, match="the configuration must be an object"):
+        rounds.validate_config(["Li-O"])
     with pytest.raises(rounds.RoundError, match="precision must be float32 or bfloat16"):
         rounds.validate_config({"chemsys": ["Li-O"], "precision": "half"})
 

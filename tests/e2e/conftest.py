@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from django.core.management import call_command
 from hullapi import services
 from hullapi.models import HullSet
 
-from ..conftest import hull_phases_of, load_rows
+from ..conftest import hull_phases_of, live_wsgi_server, load_rows
 
 # Playwright's sync API keeps an asyncio loop in the test's thread, which Django's ORM takes for async code;
 # the tests call the ORM synchronously between browser steps (the usual setting for Playwright with Django).
@@ -48,24 +47,8 @@ def explorer(transactional_db, tmp_path, li_p_s_rows, mp_rows):
     for screen in ("li_conductor", "layered", "li_mn_oxides"):
         call_command("run_screen", screen, **quiet)
 
-    from werkzeug.serving import make_server
-
-    from gnome_site.wsgi import application
-
-    server = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    # the server's request threads are gone but their persistent connections are not: end them, so that
-    # the test database can be flushed and dropped
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with live_wsgi_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
