@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "gnome_site.read_cache.AnonymousReadCache",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gnome_site.middleware.DatabaseUnavailable",  # a database outage is a 503 with Retry-After, not a 500
@@ -239,6 +240,8 @@ SPECTACULAR_SETTINGS = {
 
 # Importer knobs: worker processes for CPU-bound symmetry analysis (0 = one per core).
 GNOME_IMPORT_WORKERS = env_int("GNOME_IMPORT_WORKERS", 0)
+# anonymous API reads served from the cache while the data is unchanged (gnome_site.read_cache); 0 = off
+GNOME_API_CACHE_SECONDS = env_int("GNOME_API_CACHE_SECONDS", 0 if DEBUG else 60)
 # largest structure file an upload takes (POST /api/v1/materials/uploads/), and the largest request body
 GNOME_UPLOAD_MAX_BYTES = env_int("GNOME_UPLOAD_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GNOME_UPLOAD_MAX_BYTES + 512 * 1024  # non-file bodies (a JSON structure text)
