@@ -76,6 +76,7 @@ class MaterialUpload(APIView):
         options = self._options(request)
         files = self._files(request, limit, options.pop("format"))
         problems, records = [], []
+        refs = importing.references()
         for number, (name, fmt, raw) in enumerate(files, start=1):
             try:
                 if fmt is None:
@@ -86,7 +87,7 @@ class MaterialUpload(APIView):
                 text = _text(raw, name)
                 record = {"file": name, "structure_format": fmt, "structure_text": text,
                           "material_id": upload_id(text), **options}
-                rows.process_upload(record, importing.references())  # the checks the import makes, before it writes
+                rows.process_upload(record, refs)  # the checks the import makes, before it writes
             except RowRejected as exc:
                 message = str(exc)
                 problems.append({"file": name, "message": message if message.startswith(name) else f"{name}: {message}"})

@@ -122,3 +122,22 @@ def test_a_run_resumed_from_its_checkpoint_continues_exactly(li_crystal, chgnet,
         assert np.array_equal(x.get_positions(), y.get_positions()) and np.array_equal(x.get_momenta(), y.get_momenta())
     with pytest.raises(MDError, match="other settings"):
         MDRun(li_crystal, MDSettings(temperature_k=500.0), tmp_path / "straight", calc=chgnet)
+
+
+def test_the_reference_crystals_have_their_textbook_symmetry_and_density():
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from discovery.md.references import REFERENCES, reference
+
+    # densities (g/cm3) from the room-temperature lattice constants: Li2O 2.013, LiF 2.635, Li3N 1.27-1.30
+    expected = {"Li2O": ("Fm-3m", "Li2O", 2.013), "LiF": ("Fm-3m", "LiF", 2.635), "Li3N": ("P6/mmm", "Li3N", 1.29)}
+    assert set(REFERENCES) == set(expected)
+    for name, (group, formula, density) in expected.items():
+        structure = reference(name)
+        assert SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_symbol() == group
+        assert structure.composition.reduced_formula == formula
+        assert abs(structure.density - density) / density < 0.01, (name, structure.density)
+        assert structure.is_valid(tol=1.5)  # no two sites closer than 1.5 A
+    assert {n for n, r in REFERENCES.items() if r.conductor} == {"Li3N"}
+    with pytest.raises(KeyError, match="no reference crystal 'NaCl'"):
+        reference("NaCl")
