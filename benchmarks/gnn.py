@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("GNOME_DATA_DIR") or ROOT.parent / "shared" / "data")  # as the settings
+EVALUATED = ROOT / "discovery" / "data" / "evaluated_candidates.jsonl.gz"
 
 
 def main() -> None:
@@ -45,9 +46,23 @@ def main() -> None:
                         help="Rounds of the paired measurement (screening and relaxation interleaved).")
     parser.add_argument("--relax-candidates", type=int, default=0,
                         help="Also time CHGNet relaxations of this many unrelaxed substitution candidates.")
+    parser.add_argument("--screening", type=Path, nargs="?", const=EVALUATED, default=None,
+                        help="Only the screening task: ensembles on held-out evaluated candidates (default file: "
+                             "discovery/data/evaluated_candidates.jsonl.gz), with and without TTA.")
+    parser.add_argument("--split", default="test", choices=["validation", "test"],
+                        help="Held-out candidates of --screening (split by parent composition).")
+    parser.add_argument("--baseline", type=Path, action="append", default=[],
+                        help="--screening: other ensembles (directories of member-*.pt) beside --ensemble.")
+    parser.add_argument("--write-card", action="store_true",
+                        help="--screening: record --ensemble's figures in its screening.json (the discovery page).")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import torch
+
+    if args.screening is not None:
+        torch.set_num_threads(2)
+        screening_task(args)
+        return
 
     from discovery.gnn.data import read_jsonl, split_of
     from discovery.gnn.featurize import TTA_VOLUMES
@@ -166,6 +181,53 @@ def main() -> None:
         print(f"CHGNet relaxations of {len(times)} unrelaxed substitution candidates: {candidate_rate:.2f} /s "
               f"(median {statistics.median(times):.1f} s, median {statistics.median(steps):.0f} steps); screening vs "
               f"that: {len(test) / screening / candidate_rate:.0f}x")
+
+
+def screening_task(args) -> None:
+    """Each ensemble on the held-out evaluated candidates: predicted relaxed formation energy from the unrelaxed
+    structure against the evaluator's, and the classification at the round's threshold (discovery.screening)."""
+    import json
+
+    from discovery.gnn.data import candidate_examples, read_evaluated, read_jsonl, split_of
+    from discovery.gnn.predict import load_model
+    from discovery.screening import dft_test_mae, ensemble_screening, summary
+
+    records = read_evaluated(args.screening, splits=(args.split,))
+    examples, skipped = candidate_examples(records, relaxed=False)
+    placed = sum(r["e_above_hull_ev_per_atom"] is not None for r in records)
+    hits = sum(r["e_above_hull_ev_per_atom"] is not None and r["e_above_hull_ev_per_atom"] <= 5e-5 for r in records)
+    methods = sorted({r["method"].split(" relax")[0] for r in records})
+    print(f"held-out candidates ({args.split} split, by parent composition): {len(records)} from "
+          f"{len({r['parent_formula'] for r in records})} parent compositions, {len(examples)} predictable "
+          f"({len(skipped)} refused); {placed} placed on the 'all' hull, {hits} stable by the evaluator "
+          f"({', '.join(methods)}, a machine-learned potential, not DFT)")
+    from discovery.gnn.data import examples as dft_examples
+
+    dft = [e for e in dft_examples(read_jsonl(args.data_dir / "gnome_materials_sample.jsonl.gz", args.limit))[0]
+           if split_of(e.reduced_formula) == "test"]
+    card = None
+    for directory in [args.ensemble, *args.baseline]:
+        models = [load_model(m)[0] for m in sorted(directory.glob("member-*.pt"))]
+        where = directory.resolve()
+        where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+        default_tta = models[0].config.extra.get("screen_tta", True)
+        figures = {"dft_test_mae_ev_per_atom": dft_test_mae(models, dft), "n_dft_test": len(dft)}
+        print(f"{where} ({len(models)} members; screens {'with' if default_tta else 'without'} TTA by default): "
+              f"DFT test MAE {figures['dft_test_mae_ev_per_atom']:.4f} eV/atom on {len(dft)} relaxed structures (no TTA)")
+        for tta in (False, True):
+            started = time.perf_counter()
+            m = ensemble_screening(models, records, examples, tta=tta)
+            figures["tta" if tta else "no_tta"] = m
+            print(f"  {'TTA   ' if tta else 'no TTA'}: {summary(m)}; at 0: precision "
+                  f"{m['at_zero']['precision'] or 0:.3f}, recall {m['at_zero']['recall'] or 0:.3f}, F1 "
+                  f"{m['at_zero']['f1'] or 0:.3f} ({time.perf_counter() - started:.1f} s)")
+        if card is None:
+            card = {**figures, "screen_tta": default_tta, "set": f"{args.split} candidates (held out by parent "
+                    "composition)", "evaluator": ", ".join(methods), "file": str(args.screening.name)}
+    if args.write_card:
+        path = args.ensemble / "screening.json"
+        path.write_text(json.dumps(card, indent=1) + "\n")
+        print(f"written: {path}")
 
 
 def paired(models, half, relaxer, structures, rounds: int, block: int = 150, relaxations: int = 2) -> None:

@@ -35,15 +35,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", default="8766")
     args = parser.parse_args()
+    run(args.clients, args.seconds, workers=args.workers, threads=args.threads, port=args.port)
+
+
+def run(clients: int, seconds: int, *, workers: int = 2, threads: int = 4, port: str = "8766") -> None:
+    """Serve the catalogue DATABASE_URL holds with gunicorn, load it with locust, print the figures."""
     if not (BIN / "locust").exists():
         raise SystemExit("locust is missing: .venv/bin/pip install -r benchmarks/requirements.txt")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("set DATABASE_URL to the PostgreSQL catalogue to serve")
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "load-benchmark-only-" + "k" * 40, "ALLOWED_HOSTS": "127.0.0.1",
            "API_ANON_RATE": "100000000/min", "SECURE_SSL_REDIRECT": "false"}
-    base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen([str(BIN / "gunicorn"), "gnome_site.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-                               "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(BIN / "gunicorn"), "gnome_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                               "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
                               cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 120
@@ -58,14 +63,14 @@ def main() -> None:
                 time.sleep(1)
         import json
 
-        print(f"catalogue: {json.loads(total)['meta']['total_doc']} materials; gunicorn {args.workers} workers x "
-              f"{args.threads} threads, DEBUG off; locust {args.clients} users, no think time, {args.seconds} s",
+        print(f"catalogue: {json.loads(total)['meta']['total_doc']} materials; gunicorn {workers} workers x "
+              f"{threads} threads, DEBUG off; locust {clients} users, no think time, {seconds} s",
               flush=True)
         cpu_before = _cpu(server.pid)
         prefix = ROOT / "var" / "load"
         prefix.parent.mkdir(exist_ok=True)
-        subprocess.run([str(BIN / "locust"), "-f", "benchmarks/loadfile.py", "--headless", "-u", str(args.clients),
-                        "-r", str(args.clients), "-t", f"{args.seconds}s", "--host", base, "--csv", str(prefix),
+        subprocess.run([str(BIN / "locust"), "-f", "benchmarks/loadfile.py", "--headless", "-u", str(clients),
+                        "-r", str(clients), "-t", f"{seconds}s", "--host", base, "--csv", str(prefix),
                         "--only-summary", "--loglevel", "WARNING"], cwd=ROOT, env=env, check=False,
                        stdout=subprocess.DEVNULL)
         cpu = _cpu(server.pid) - cpu_before
@@ -82,7 +87,7 @@ def main() -> None:
         for row in list(csv.DictReader(failures.open()))[:10]:
             print(f"  failure: {row['Name']}: {row['Error']} x{row['Occurrences']}")
     aggregated = next(r for r in rows if r["Name"] == "Aggregated")
-    print(f"server CPU: {cpu:.0f} s over {args.seconds} s ({cpu / max(int(aggregated['Request Count']), 1) * 1000:.0f} ms "
+    print(f"server CPU: {cpu:.0f} s over {seconds} s ({cpu / max(int(aggregated['Request Count']), 1) * 1000:.0f} ms "
           "per request)")
 
 

@@ -32,6 +32,10 @@ def main() -> None:
     parser.add_argument("--control", type=float, default=0.1)
     parser.add_argument("--max-steps", type=int, default=200)
     parser.add_argument("--max-seeds", type=int, default=60)
+    parser.add_argument("--ensemble", type=Path, action="append", default=[],
+                        help="Screen with this ensemble (a directory of member-*.pt); repeat to compare ensembles "
+                             "side by side on the same candidates (same seeds, budgets and random seed).")
+    parser.add_argument("--random-seed", type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gnome_site.settings")
     import django
@@ -42,13 +46,47 @@ def main() -> None:
     from discovery import rounds
 
     torch.set_num_threads(2)
+    from discovery.models import ModelCheckpoint
+
     config = {"chemsys": args.chemsys or LI_SYSTEMS, "candidate_budget": args.candidates,
               "evaluation_budget": args.evaluate, "control_fraction": args.control, "max_steps": args.max_steps,
-              "max_seeds": args.max_seeds}
-    rnd = rounds.create_round(config, name="benchmark", user="benchmarks/round.py")
+              "max_seeds": args.max_seeds, "random_seed": args.random_seed}
+    made = []
+    for directory in args.ensemble or [None]:
+        rnd = rounds.create_round(config, name=f"benchmark {directory.name if directory else ''}".strip(),
+                                  user="benchmarks/round.py")
+        if directory is not None:
+            checkpoint = ModelCheckpoint.objects.create(
+                name=f"benchmark: {directory.name}", path=str(directory.resolve()), status="succeeded",
+                architecture={"kind": "structure"}, progress="registered by benchmarks/round.py (not active)")
+            rnd.checkpoint = checkpoint
+            rnd.save(update_fields=["checkpoint"])
+        made.append(rnd)
+    # every round generates, screens and selects before any ingests, so that they all see the same catalogue
+    # and so the same candidates; the later ones are then judged on a hull that holds the earlier ones' results
+    walls = {}
+    for rnd in made:
+        started = time.perf_counter()
+        rounds.generate(rnd.pk)
+        rounds.finish_screening(rnd.pk, _screen(rounds, rnd.pk))
+        rounds.select(rnd.pk)
+        walls[rnd.pk] = time.perf_counter() - started
+    for rnd in made:
+        started = time.perf_counter()
+        rnd = rounds.run_inline(rnd.pk)
+        report(rnd, walls[rnd.pk] + time.perf_counter() - started, args.ensemble and rnd.checkpoint.path)
+
+
+def _screen(rounds, round_id: int) -> float:
     started = time.perf_counter()
-    rnd = rounds.run_inline(rnd.pk)
-    wall = time.perf_counter() - started
+    for chunk in rounds.screen_chunks(round_id):
+        rounds.screen(round_id, chunk)
+    return time.perf_counter() - started
+
+
+def report(rnd, wall: float, ensemble) -> None:
+    if ensemble:
+        print(f"== screened with {Path(ensemble).relative_to(ROOT) if Path(ensemble).is_relative_to(ROOT) else ensemble}")
     c, m, t = rnd.counts, rnd.metrics, rnd.timings
     print(f"round {rnd.pk}: {rnd.status} in {wall:.0f} s; seeds {c.get('seeds')} ({c.get('seeds_skipped')} without "
           f"oxidation states), generated {c['generated']} {c.get('by_method')}, below threshold {c['below_threshold']}, "
@@ -59,8 +97,18 @@ def main() -> None:
     def pct(x):
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
-    print(f"hit rate {pct(m['hit_rate'])} ({m['stable_filtered']}/{m['evaluated_filtered']}), prevalence "
-          f"{pct(m['prevalence'])} ({m['stable_control']}/{m['evaluated_control']}), DAF "
+    from discovery.screening import wilson
+
+    def ci(k, n):
+        interval = wilson(k, n)
+        return "" if interval is None else f", 95% {100 * interval[0]:.0f}-{100 * interval[1]:.0f}%"
+
+    print(f"passed the filter: {c['below_threshold']} of {c['screened']} screened "
+          f"({pct(c['below_threshold'] / c['screened'] if c['screened'] else None)})")
+    print(f"hit rate {pct(m['hit_rate'])} ({m['stable_filtered']}/{m['evaluated_filtered']}"
+          f"{ci(m['stable_filtered'], m['evaluated_filtered'])}), prevalence "
+          f"{pct(m['prevalence'])} ({m['stable_control']}/{m['evaluated_control']}"
+          f"{ci(m['stable_control'], m['evaluated_control'])}), DAF "
           f"{'n/a (no stable control)' if m['daf'] is None else format(m['daf'], '.2f')}; ensemble MAE on the evaluated "
           f"structures {m['ensemble_mae_ev_per_atom']:.3f} eV/atom (vs the evaluator)")
     print(f"new stable (on the 'all' hull, by the evaluator's energy): {', '.join(m['new_stable_compositions']) or 'none'}")

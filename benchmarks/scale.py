@@ -23,7 +23,6 @@ benchmarks/requirements.txt``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -83,27 +82,9 @@ def counts() -> dict[str, int]:
 
 
 def load_test(clients: int, seconds: int) -> None:
-    port = "8765"
-    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "scale-benchmark-only", "ALLOWED_HOSTS": "127.0.0.1",
-           "API_ANON_RATE": "100000000/min", "SECURE_SSL_REDIRECT": "false"}
-    server = subprocess.Popen([str(BIN / "gunicorn"), "gnome_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "2", "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=env)
-    try:
-        time.sleep(6)
-        prefix = ROOT / "var" / "scale-load"
-        prefix.parent.mkdir(exist_ok=True)
-        subprocess.run([str(BIN / "locust"), "-f", "benchmarks/loadfile.py", "--headless", "-u", str(clients), "-r",
-                        str(clients), "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix),
-                        "--only-summary", "--loglevel", "WARNING"], cwd=ROOT, env=env, check=False)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    with open(f"{prefix}_stats.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    print(f"load test: {clients} clients for {seconds} s against gunicorn (2 workers x 4 threads) + PostgreSQL")
-    for row in rows:
-        print(f"  {row['Name']:24s} {float(row['Requests/s']):7.1f} req/s  p50 {row['50%']:>6} ms  "
-              f"p99 {row['99%']:>6} ms  errors {row['Failure Count']} of {row['Request Count']}")
+    from load import run as run_load  # benchmarks/load.py: the same gunicorn + locust run on any catalogue
+
+    run_load(clients, seconds)
 
 
 def main() -> None:

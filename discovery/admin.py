@@ -8,20 +8,81 @@ from django.utils.html import format_html, format_html_join
 from materials.admin import ReadOnlyMixin
 
 from . import conductivity, rounds, tasks
-from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint
+from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint, TrainingBatch, TrainingExample
 
 
 @admin.register(ModelCheckpoint)
 class ModelCheckpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("pk", "name", "status", "progress", "active", "n_train", "n_test", "test_mae", "hardware",
-                    "started_at", "wall_seconds")
+    list_display = ("pk", "name", "status", "progress", "active", "n_train", "n_test", "test_mae", "screening_mae",
+                    "decision", "hardware", "started_at", "wall_seconds")
     list_filter = ("status", "active")
-    actions = ["train_new_ensemble"]
+    actions = ["train_new_ensemble", "finetune_on_evaluations", "activate"]
+    readonly_fields = ("screening_table",)
 
-    @admin.display(description="ensemble test MAE (eV/atom)")
+    @admin.display(description="DFT test MAE (eV/atom, no TTA)")
     def test_mae(self, obj):
         value = (obj.metrics or {}).get("test_mae_ensemble_no_tta")
         return f"{value:.4f}" if value is not None else "—"
+
+    @admin.display(description="validation screening MAE (eV/atom, vs the potential)")
+    def screening_mae(self, obj):
+        new = (obj.metrics or {}).get("new") or {}
+        value = new.get("validation_mae")
+        return f"{value:.4f} ({'TTA' if new.get('screen_tta') else 'no TTA'})" if value is not None else "—"
+
+    @admin.display(description="activation decision")
+    def decision(self, obj):
+        decision = (obj.metrics or {}).get("decision")
+        if not decision:
+            return "—"
+        return ("activate: " if decision["activate"] else "keep the base: ") + "; ".join(decision["reasons"])
+
+    @admin.display(description="screening figures, base against new (validation candidates; energies of the "
+                               "evaluator, a machine-learned potential)")
+    def screening_table(self, obj):
+        m = obj.metrics or {}
+        if "new" not in m:
+            return "—"
+        rows = []
+        for label in ("base", "new"):
+            for mode in ("no_tta", "tta"):
+                f = (m[label] or {}).get(mode)
+                if not f:
+                    continue
+                t = f["at_threshold"]
+                rows.append((label, mode.replace("_", " "), f"{m[label]['dft_test_mae']:.4f}", f["n"],
+                             f"{f['mae_ev_per_atom']:.4f}", f"{f['bias_ev_per_atom']:+.4f}", _pct(t["precision"]),
+                             _pct(t["recall"]), "—" if t["f1"] is None else f"{t['f1']:.3f}", _pct(t["prevalence"]),
+                             "—" if t["daf"] is None else f"{t['daf']:.2f}"))
+        head = format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", (
+            (h,) for h in ("ensemble", "TTA", "DFT test MAE", "n", "MAE", "bias", "precision", "recall", "F1",
+                           "prevalence", "DAF"))))
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 11 + "</tr>", rows)
+        return format_html("<table>{}{}</table>", head, body)
+
+    @admin.action(description="Fine-tune the active ensemble on DFT + evaluated candidates (Celery; activated "
+                              "only if it screens better)")
+    def finetune_on_evaluations(self, request, queryset):
+        tasks.finetune_gnn.delay(name="fine-tuned from the admin")
+        self.message_user(request, "Started a fine-tuning run: it appears in this list", messages.SUCCESS)
+
+    @admin.action(description="Activate (rounds screen with it)")
+    def activate(self, request, queryset):
+        chosen = list(queryset.filter(status=ModelCheckpoint.Status.SUCCEEDED)[:1])
+        if not chosen:
+            self.message_user(request, "Choose a checkpoint that succeeded", messages.ERROR)
+            return
+        checkpoint = chosen[0]
+        decision = (checkpoint.metrics or {}).get("decision")
+        if decision and not decision["activate"]:
+            self.message_user(request, f"{checkpoint} screens no better than its base: " + "; ".join(decision["reasons"]),
+                              messages.ERROR)
+            return
+        kind = (checkpoint.architecture or {}).get("kind", "structure")
+        with transaction.atomic():
+            ModelCheckpoint.objects.filter(architecture__kind=kind).update(active=False)
+            ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(active=True)
+        self.message_user(request, f"{checkpoint} is active", messages.SUCCESS)
 
     @admin.action(description="Train a new ensemble with the same settings (Celery)")
     def train_new_ensemble(self, request, queryset):
@@ -41,7 +102,8 @@ class DiscoveryRoundForm(forms.ModelForm):
                               "their stable crystals are the seeds.")
     seeds = forms.CharField(required=False, help_text="And/or seed material ids, comma-separated.")
     generators = forms.MultipleChoiceField(choices=[("substitution", "Ionic substitution"),
-                                                    ("saps", "SAPS (partial substitution)")],
+                                                    ("saps", "SAPS (partial substitution)"),
+                                                    ("neighbour", "Element swaps (same group, no oxidation states)")],
                                            initial=["substitution", "saps"], widget=forms.CheckboxSelectMultiple)
     candidate_budget = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["candidate_budget"])
     max_seeds = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["max_seeds"])
@@ -57,7 +119,8 @@ class DiscoveryRoundForm(forms.ModelForm):
     fmax = forms.FloatField(min_value=0.001, initial=rounds.DEFAULTS["fmax"], help_text="eV/Å")
     max_steps = forms.IntegerField(min_value=0, initial=rounds.DEFAULTS["max_steps"])
     cluster = forms.BooleanField(required=False, help_text="StructureMatcher deduplication while generating.")
-    retrain = forms.BooleanField(required=False, help_text="Retrain the ensemble afterwards (hours on a CPU).")
+    retrain = forms.BooleanField(required=False, help_text="Fine-tune the active ensemble on every evaluation afterwards "
+                                 "(minutes on a CPU); activated only if it screens better.")
     random_seed = forms.IntegerField(initial=0)
 
     class Meta:
@@ -269,3 +332,26 @@ class MDStudyAdmin(StartThenReadOnly, admin.ModelAdmin):
         obj.refresh_from_db()
         transaction.on_commit(lambda: tasks.start_md_study.delay(study.pk))
         self.message_user(request, f"MD study {study.pk} queued: {study.runs.count()} runs.", messages.SUCCESS)
+
+
+@admin.register(TrainingBatch)
+class TrainingBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("pk", "name", "status", "progress", "counts", "created_by", "created_at", "finished_at")
+    list_filter = ("status",)
+
+
+@admin.register(TrainingExample)
+class TrainingExampleAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("pk", "formula_reduced", "generator", "parent", "split", "status", "fidelity", "e_form",
+                    "e_above_hull", "converged", "steps", "origin")
+    list_filter = ("status", "split", "origin", "fidelity", "generator", "converged")
+    search_fields = ("formula_reduced", "parent", "parent_formula", "key")
+    exclude = ("structure", "relaxed_structure")
+
+    @admin.display(description="formation energy (eV/atom, the evaluator's: a potential, not DFT)")
+    def e_form(self, obj):
+        return "—" if obj.e_form_ev_per_atom is None else f"{obj.e_form_ev_per_atom:.4f}"
+
+    @admin.display(description="above the hull when judged (eV/atom, the evaluator's)")
+    def e_above_hull(self, obj):
+        return "—" if obj.e_above_hull_ev_per_atom is None else f"{obj.e_above_hull_ev_per_atom:.4f}"

@@ -6,6 +6,7 @@ the compositional pipeline places compositions on the current "all" hull.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from materials.models import Material
 
 from .generation.candidates import Candidate, GenerationError
 
-GENERATORS = ("substitution", "saps", "compositional")
+GENERATORS = ("substitution", "saps", "neighbour", "compositional")
 RELEASED_COMPOSITION = Path(__file__).resolve().parent / "gnn" / "released-composition"
 
 
@@ -131,7 +132,15 @@ def generate(method: str, *, seeds: list[tuple[str, object]] = (), chemsys: Iter
         return
     if not seeds:
         raise GenerationError(f"the {method} generator needs seeds (material ids or a chemical system with crystals)")
-    make = substitution_module.substitutions if method == "substitution" else saps_module.saps
+    if method == "neighbour":
+        from materials.importing import references
+
+        from .generation.neighbours import RADIOACTIVE, neighbour_swaps
+
+        allowed = frozenset(references()) - RADIOACTIVE  # only elements the hull can place
+        make = functools.partial(neighbour_swaps, allowed=allowed)
+    else:
+        make = substitution_module.substitutions if method == "substitution" else saps_module.saps
     for seed_id, structure in seeds:
         try:
             yield from make(structure, seed_id, **options)

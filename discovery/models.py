@@ -136,6 +136,92 @@ class Candidate(models.Model):
         return f"{self.formula_reduced} ({self.method} of {self.parent}, round {self.round_id})"
 
 
+class TrainingBatch(models.Model):
+    """A ``make_training_candidates`` job: candidates generated from the training split's crystals and evaluated,
+    to teach the screening model what unrelaxed candidates become (no discovery round needed)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=100, blank=True)
+    config = JSONField(default=dict, help_text="Seeds, generators, size limits, evaluator and its settings.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    progress = models.CharField(max_length=200, blank=True)
+    counts = JSONField(default=dict, blank=True, help_text="Seeds used, candidates made, evaluated, failed.")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"training batch #{self.pk} {self.name} ({self.status})"
+
+
+class TrainingExample(models.Model):
+    """One evaluated candidate as training data for the screening model: the structure as it was screened
+    (unrelaxed), the relaxed structure and the evaluator's energy on the hull's scale, with the method that made
+    it. Both arms of a round and the bootstrap batches land here, stable or not, converged or not."""
+
+    class Origin(models.TextChoices):
+        BOOTSTRAP = "bootstrap", "make_training_candidates"
+        ROUND = "round", "Discovery round"
+        IMPORTED = "imported", "Imported file"
+
+    class Split(models.TextChoices):
+        TRAIN = "train", "Training"
+        VALIDATION = "validation", "Validation (activation decisions)"
+        TEST = "test", "Test (reported figures)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not evaluated yet"
+        DONE = "done", "Evaluated"
+        FAILED = "failed", "Evaluation failed"
+
+    key = models.CharField(max_length=16, help_text="Hash of the structure as screened.")
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    batch = models.ForeignKey(TrainingBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="examples")
+    candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="training_examples")
+    generator = models.CharField(max_length=16, help_text="substitution, saps, neighbour ...")
+    parent = models.CharField(max_length=64, help_text="Seed material id.")
+    parent_formula = models.CharField(max_length=120, help_text="Reduced formula of the seed: the split's key.")
+    detail = JSONField(default=dict, blank=True)
+    formula_reduced = models.CharField(max_length=120, db_index=True)
+    chemsys = models.CharField(max_length=120)
+    nsites = models.PositiveIntegerField()
+    split = models.CharField(max_length=12, choices=Split.choices, db_index=True)
+    structure = JSONField(help_text="pymatgen Structure.as_dict() as screened (unrelaxed).")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # the evaluator's result: a machine-learned potential's energy unless the method says otherwise
+    method = models.CharField(max_length=160, blank=True, help_text="The evaluator's method, e.g. 'CHGNet 0.3.0 relax ...'.")
+    fidelity = models.CharField(max_length=40, blank=True, help_text="The evaluator family the model learns apart.")
+    relaxed_structure = JSONField(null=True, blank=True)
+    energy_ev = models.FloatField(null=True, blank=True, help_text="Corrected total energy of the relaxed cell, eV.")
+    energy_raw_ev = models.FloatField(null=True, blank=True)
+    e_form_ev_per_atom = models.FloatField(null=True, blank=True)
+    e_above_hull_ev_per_atom = models.FloatField(
+        null=True, blank=True, help_text="Against the 'all' hull when it was judged (without itself).")
+    converged = models.BooleanField(null=True, blank=True)
+    steps = models.PositiveIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["key", "batch"], name="example_one_per_batch"),
+                       models.UniqueConstraint(fields=["key", "method"], condition=~models.Q(method=""),
+                                               name="example_one_per_structure_and_method")]
+
+    def __str__(self) -> str:
+        return f"{self.formula_reduced} ({self.generator} of {self.parent}, {self.split}, {self.status})"
+
+
 class MDStudy(models.Model):
     """Molecular dynamics of chosen materials with a universal potential, for their Li-ion conductivity."""
 

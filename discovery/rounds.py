@@ -51,6 +51,7 @@ DEFAULTS: dict = {
     "evaluate_chunk": 4,
     "saps_max_per_seed": 200,
     "precision": "float32",  # of the GNN at screening; bfloat16 is 1.4x faster on CPUs with AVX-512 BF16
+    "tta": None,  # test-time augmentation at screening: None = as the ensemble was measured to screen better
 }
 
 
@@ -92,7 +93,7 @@ def validate_config(raw: dict) -> dict:
         problems.append("give chemical systems or seed material ids")
     bad = [g for g in config["generators"] if g not in GENERATORS or g == "compositional"]
     if bad or not config["generators"]:
-        problems.append(f"generators must be among substitution, saps (got {config['generators']})")
+        problems.append(f"generators must be among substitution, saps, neighbour (got {config['generators']})")
     for name in ("candidate_budget", "evaluation_budget", "max_seeds", "screen_chunk", "evaluate_chunk", "max_steps",
                  "saps_max_per_seed", "random_seed"):
         low = 0 if name in ("max_steps", "random_seed") else 1
@@ -103,6 +104,8 @@ def validate_config(raw: dict) -> dict:
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
             problems.append(f"{name} must be a number from {low} to {high} (got {str(value)[:40]!r})")
+    if config["tta"] is not None and not isinstance(config["tta"], bool):
+        problems.append(f"tta must be true, false or null (got {str(config['tta'])[:40]!r})")
     for name in ("cluster", "retrain"):
         if not isinstance(config[name], bool):
             problems.append(f"{name} must be true or false (got {str(config[name])[:40]!r})")
@@ -296,6 +299,21 @@ def _ensemble(rnd: DiscoveryRound):
 _models_cache: dict[tuple, list] = {}
 
 
+def screening_mode(models, config: dict) -> tuple:
+    """(TTA volumes or None, fidelity) a round screens with: TTA as the round says, else as the ensemble was
+    measured to screen better (``screen_tta`` in its config; on for ensembles that never measured it); the
+    round's evaluator as the fidelity when the ensemble knows it, else its own default."""
+    from .evaluation import evaluator_named
+    from .gnn.featurize import TTA_VOLUMES
+
+    tta = config.get("tta")
+    if tta is None:
+        tta = models[0].config.extra.get("screen_tta", True)
+    name = evaluator_named(config["evaluator"]).name
+    fidelity = name if name in (models[0].config.fidelities or ()) else None
+    return (TTA_VOLUMES if tta else None), fidelity
+
+
 def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
     """Ensemble + TTA prediction and predicted decomposition energy against the current "all" hull, for the
     given candidates not yet screened. Returns how many it screened."""
@@ -313,7 +331,8 @@ def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
         _models_cache[cache_key] = _ensemble(rnd)
     models = _models_cache[cache_key]
     structures = [Structure.from_dict(c.structure) for c in todo]
-    predictions = predict_structures(models, structures)
+    volumes, fidelity = screening_mode(models, rnd.config)
+    predictions = predict_structures(models, structures, volumes=volumes, fidelity=fidelity)
     placer = hull_placer("all")
     for candidate, structure, prediction in zip(todo, structures, predictions, strict=True):
         candidate.screened = True
@@ -453,6 +472,10 @@ def ingest(round_id: int) -> list[str]:
         return list(Candidate.objects.filter(round_id=round_id).exclude(material=None)
                     .values_list("material__material_id", flat=True))
     started = time.perf_counter()
+    from .learning import record_round_examples
+
+    # training data first, judged against the hull without this round's materials
+    examples = record_round_examples(round_id)
     ids = []
     for candidate in Candidate.objects.filter(round_id=round_id, evaluation="done").order_by("pk"):
         material_id = material_id_of(candidate)
@@ -484,7 +507,7 @@ def ingest(round_id: int) -> list[str]:
             Candidate.objects.filter(pk=candidate.pk).update(material=material)
         ids.append(material_id)
     _mark(round_id, Stage.INGESTED, time.perf_counter() - started, progress="materials stored",
-          counts={"ingested": len(ids)})
+          counts={"ingested": len(ids), "training_examples": examples})
     return ids
 
 
@@ -547,14 +570,16 @@ def measure(round_id: int) -> dict:
 
 
 def retrain(round_id: int) -> None:
-    """Optionally, a new ensemble trained on the enlarged catalogue (GNoME's flywheel). Off by default: hours on
-    a CPU."""
+    """Optionally, the active ensemble fine-tuned on everything evaluated so far (GNoME's flywheel): minutes on
+    a CPU. Off by default."""
     rnd = DiscoveryRound.objects.get(pk=round_id)
     started = time.perf_counter()
     if rnd.config.get("retrain"):
-        from .training import train_ensemble
+        from .training import finetune_ensemble
 
-        train_ensemble(name=f"after round {round_id}", activate=True)
+        # warm-started from the active ensemble on DFT + every evaluated example (this round's included);
+        # activated only if it screens the validation candidates better and is not worse on DFT
+        finetune_ensemble(name=f"after round {round_id}", activate=True)
     _mark(round_id, Stage.RETRAINED, time.perf_counter() - started, progress="done")
 
 

@@ -150,3 +150,29 @@ def start_md_study(study_id: int) -> int:
     if ids:
         group(run_md.si(i) for i in ids).apply_async()
     return len(ids)
+
+
+# ---- training data and fine-tuning (discovery.learning, discovery.training) ----------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def evaluate_training_chunk(batch_id: int, example_ids: list[int]) -> int:
+    """Evaluate a chunk of a bootstrap batch's candidates (idempotent: done ones are skipped)."""
+    from . import learning
+
+    return learning.evaluate_examples(batch_id, example_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def training_batch_done(batch_id: int) -> dict:
+    from . import learning
+
+    return learning.finish_batch(batch_id)
+
+
+@shared_task(acks_late=False)  # minutes to tens of minutes: not re-delivered if the worker dies
+def finetune_gnn(**options) -> int:
+    """Fine-tune the active ensemble on DFT + evaluated examples; returns the ModelCheckpoint id."""
+    from .training import finetune_ensemble
+
+    return finetune_ensemble(**options).pk

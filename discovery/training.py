@@ -57,6 +57,21 @@ def hardware() -> str:
     return f"{name}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def _activate(checkpoint: ModelCheckpoint, kind: str) -> None:
+    ModelCheckpoint.objects.exclude(pk=checkpoint.pk).filter(architecture__kind=kind).update(active=False)
+    checkpoint.active = True
+
+
+def _failed(checkpoint: ModelCheckpoint, exc: Exception) -> None:
+    checkpoint.status, checkpoint.error = ModelCheckpoint.Status.FAILED, str(exc)[:2000]
+
+
+def _finished(checkpoint: ModelCheckpoint, started: float) -> None:
+    checkpoint.finished_at = timezone.now()
+    checkpoint.wall_seconds = time.perf_counter() - started
+    checkpoint.save()
+
+
 def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps: int = 3, batch_size: int = 64,
                    learning_rate: float = 2e-3, limit: int | None = None, name: str = "gnome-gnn",
                    out: Path | None = None, activate: bool = False, progress: bool = False,
@@ -113,13 +128,201 @@ def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps
         }
         checkpoint.status = ModelCheckpoint.Status.SUCCEEDED
         if activate:
-            ModelCheckpoint.objects.exclude(pk=checkpoint.pk).filter(architecture__kind=kind).update(active=False)
-            checkpoint.active = True
+            _activate(checkpoint, kind)
     except Exception as exc:
-        checkpoint.status, checkpoint.error = ModelCheckpoint.Status.FAILED, str(exc)[:2000]
+        _failed(checkpoint, exc)
         raise
     finally:
-        checkpoint.finished_at = timezone.now()
-        checkpoint.wall_seconds = time.perf_counter() - started
-        checkpoint.save()
+        _finished(checkpoint, started)
     return checkpoint
+
+
+# ---- fine-tuning on evaluations (the flywheel) --------------------------------------------------------------
+
+DFT_TEST_TOLERANCE_EV_PER_ATOM = 0.001  # "not worse" on the DFT test split: within 1 meV/atom (run-to-run noise)
+
+
+def evaluated_examples(splits=("train", "validation", "test")) -> list[dict]:
+    """The evaluated training examples of the given splits, as plain records (no Django objects)."""
+    from .models import TrainingExample
+
+    fields = ("pk", "key", "split", "generator", "parent_formula", "formula_reduced", "fidelity", "method", "structure",
+              "relaxed_structure", "e_form_ev_per_atom", "e_above_hull_ev_per_atom", "converged")
+    qs = (TrainingExample.objects.filter(status=TrainingExample.Status.DONE, split__in=list(splits))
+          .exclude(e_form_ev_per_atom=None).order_by("pk").values(*fields))
+    return list(qs.iterator(chunk_size=500))
+
+
+def ensemble_members(checkpoint: ModelCheckpoint | None) -> list[Path]:
+    from .gnn.__main__ import released_members
+
+    return sorted(Path(checkpoint.path).glob("member-*.pt")) if checkpoint else released_members()
+
+
+def decide(base: dict, new: dict, tolerance: float = DFT_TEST_TOLERANCE_EV_PER_ATOM) -> dict:
+    """Whether the new ensemble replaces the base: not worse on the DFT test split (relaxed structures, no TTA,
+    within ``tolerance``) and a lower screening MAE on the validation candidates (each at its better TTA
+    setting). Both sets of figures are returned with the verdict and its reasons."""
+    reasons = []
+    dft_ok = new["dft_test_mae"] <= base["dft_test_mae"] + tolerance
+    reasons.append(f"DFT test MAE {new['dft_test_mae']:.4f} vs {base['dft_test_mae']:.4f} eV/atom: "
+                   + ("not worse" if dft_ok else f"worse by more than {tolerance}"))
+    new_val, base_val = new["validation_mae"], base["validation_mae"]
+    val_ok = new_val is not None and (base_val is None or new_val < base_val)
+    reasons.append(f"validation screening MAE {new_val if new_val is None else round(new_val, 4)} vs "
+                   f"{base_val if base_val is None else round(base_val, 4)} eV/atom: "
+                   + ("better" if val_ok else "not better"))
+    return {"activate": bool(dft_ok and val_ok), "reasons": reasons}
+
+
+def _figures(models, dft_test, records, unrelaxed) -> dict:
+    from .screening import dft_test_mae
+    from .screening import ensemble_screening as screening_figures
+
+    figures = {"dft_test_mae": dft_test_mae(models, dft_test)}
+    for tta in (False, True):
+        figures["tta" if tta else "no_tta"] = (screening_figures(models, records, unrelaxed, tta=tta)
+                                               if unrelaxed else None)
+    best = min((k for k in ("no_tta", "tta") if figures[k]), key=lambda k: figures[k]["mae_ev_per_atom"], default=None)
+    figures["screen_tta"] = best == "tta"
+    figures["validation_mae"] = figures[best]["mae_ev_per_atom"] if best else None
+    return figures
+
+
+FINETUNE_VOLUMES = (0.85, 1.15)  # scaled copies of each unrelaxed candidate, same label (volume invariance)
+
+
+def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_size: int = 64,
+                      candidate_repeats: int = 3, volumes: tuple[float, ...] = FINETUNE_VOLUMES,
+                      base: ModelCheckpoint | None = None, name: str = "fine-tuned",
+                      out: Path | None = None, activate: bool = True, progress: bool = False,
+                      dft_limit: int | None = None, candidate_limit: int | None = None,
+                      members: int | None = None) -> ModelCheckpoint:
+    """Fine-tune the base ensemble (default: the active one, else the released one) on the DFT training split
+    plus the evaluated training examples, warm-started member by member; then compare both ensembles on the
+    DFT test split and the validation candidates and activate the new one only when ``decide`` says so (and
+    ``activate`` allows). Every figure and the decision are recorded on the checkpoint.
+
+    ``candidate_repeats`` is how often each candidate example appears per epoch (they are few beside the DFT
+    structures, which are all replayed every epoch so that the DFT test error does not drift); ``volumes`` adds
+    copies of each unrelaxed candidate scaled by these volume factors, with the same relaxed label. Members
+    predict at the evaluator's fidelity by default (what screening asks of them).
+    """
+    from .gnn.data import candidate_examples, data_hash, examples, split_of
+    from .gnn.model import with_fidelities
+    from .gnn.predict import load_model, save_checkpoint
+    from .gnn.train import TrainConfig, train
+
+    started = time.perf_counter()
+    base = base if base is not None else active_checkpoint("structure")
+    out = out or Path(settings.VAR_DIR) / "models" / timezone.now().strftime("finetune-%Y%m%d-%H%M%S")
+    checkpoint = ModelCheckpoint.objects.create(name=name, path=str(out), hardware=hardware())
+    try:
+        base_paths = ensemble_members(base)
+        if not base_paths:
+            raise ValueError("no ensemble to fine-tune (no released members and no active checkpoint)")
+        base_models = [load_model(p)[0] for p in base_paths][: members or None]
+        records = evaluated_examples(("train",))[: candidate_limit or None]
+        val_records = evaluated_examples(("validation",))
+        if not records:
+            raise ValueError("no evaluated training examples: run make_training_candidates or a discovery round first")
+        if not val_records:
+            raise ValueError("no evaluated validation examples: the activation decision needs them")
+        cand_train, skipped = candidate_examples(records, volumes=tuple(volumes))
+        val_unrelaxed, _ = candidate_examples(val_records, relaxed=False)
+        dft_items, dft_skipped = examples(catalogue_items(dft_limit))
+        dft_train = [e for e in dft_items if split_of(e.reduced_formula) == "train"]
+        dft_test = [e for e in dft_items if split_of(e.reduced_formula) == "test"]
+        fidelities = sorted({e.fidelity for e in cand_train})
+        screen_fidelity = max(fidelities, key=lambda f: sum(e.fidelity == f for e in cand_train))
+        train_set = dft_train + cand_train * candidate_repeats
+        plan = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+        checkpoint.architecture = {**base_models[0].config.to_dict(), "fidelities": ["dft", *fidelities],
+                                   "screen_fidelity": screen_fidelity}
+        checkpoint.training = {**plan.__dict__, "warm_start": base.path if base else "released",
+                               "dft_train": len(dft_train), "dft_test": len(dft_test),
+                               "candidate_examples": len(cand_train), "candidate_structures": len(records),
+                               "candidate_repeats": candidate_repeats, "volume_copies": list(volumes),
+                               "validation_candidates": len(val_unrelaxed),
+                               "left_out": len(skipped) + len(dft_skipped),
+                               "split": "DFT: md5(reduced formula) % 100 < 85; candidates: by parent formula "
+                                        "(discovery.learning.candidate_split)"}
+        checkpoint.data_hash = data_hash(train_set)
+        checkpoint.n_train, checkpoint.n_test = len(train_set), len(dft_test)
+        checkpoint.save()
+        models = []
+        for member, base_model in enumerate(base_models):
+            def report(m, member=member):
+                ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(
+                    progress=f"member {member + 1}/{len(base_models)}, epoch {m.epoch + 1}/{epochs}, validation "
+                             f"MAE {m.test_mae:.4f}")
+
+            initial = with_fidelities(base_model, ("dft", *fidelities), screen_fidelity)
+            model, _ = train(train_set, val_unrelaxed, initial.config, TrainConfig(**{**plan.__dict__, "seed": member}),
+                             out / f"member-{member}", progress=progress, on_epoch=report, initial=initial)
+            models.append(model)
+        ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(progress="comparing with the base ensemble")
+        base_figures = _figures(base_models, dft_test, val_records, val_unrelaxed)
+        new_figures = _figures(models, dft_test, val_records, val_unrelaxed)
+        for member, model in enumerate(models):
+            model.config.extra = {**model.config.extra, "screen_tta": new_figures["screen_tta"]}
+            save_checkpoint(out / f"member-{member}.pt", model)
+            (out / f"member-{member}" / "last.pt").unlink(missing_ok=True)
+        decision = decide(base_figures, new_figures)
+        checkpoint.metrics = {
+            "test_mae_ensemble_no_tta": new_figures["dft_test_mae"], "base": base_figures, "new": new_figures,
+            "decision": decision, "learned_offset_ev_per_atom": learned_offsets(models, dft_test, fidelities)}
+        checkpoint.status = ModelCheckpoint.Status.SUCCEEDED
+        if activate and decision["activate"]:
+            _activate(checkpoint, "structure")
+        checkpoint.progress = "activated" if checkpoint.active else "not activated: " + "; ".join(decision["reasons"])
+    except Exception as exc:
+        _failed(checkpoint, exc)
+        raise
+    finally:
+        _finished(checkpoint, started)
+    return checkpoint
+
+
+def learned_offsets(models, dft_test, fidelities) -> dict:
+    """Per potential: the mean over the DFT test structures of (prediction at the potential's fidelity minus
+    prediction at DFT's), median over the members: what the model learned the potential adds to DFT."""
+    from .gnn.predict import predict_graphs
+
+    graphs = [e.graph for e in dft_test]
+    dft = predict_graphs(models, graphs, volumes=None, fidelity="dft")
+    out = {}
+    for fidelity in fidelities:
+        other = predict_graphs(models, graphs, volumes=None, fidelity=fidelity)
+        out[fidelity] = {"mean": float(np.median((other - dft).mean(axis=1))),
+                         "sd_over_structures": float(np.median((other - dft).std(axis=1))), "n": len(graphs)}
+    return out
+
+
+RELEASED_SCREENING = Path(__file__).resolve().parent / "gnn" / "released" / "screening.json"
+
+
+def screening_card() -> dict | None:
+    """What the page and the API say about the ensemble rounds screen with: which one, how it screens
+    unrelaxed candidates (figures on held-out evaluated candidates, with sample size and intervals) and its DFT
+    test error. The active checkpoint's validation figures when an admin activated one, else the released
+    ensemble's test figures (``released/screening.json``, written by ``benchmarks/gnn.py --screening``)."""
+    import json
+
+    checkpoint = active_checkpoint("structure")
+    if checkpoint and "new" in (checkpoint.metrics or {}):
+        new = checkpoint.metrics["new"]
+        mode = "tta" if new.get("screen_tta") else "no_tta"
+        return {"ensemble": f"{checkpoint.name} (checkpoint #{checkpoint.pk})", "set": "validation candidates",
+                "screen_tta": bool(new.get("screen_tta")), "figures": new.get(mode),
+                "dft_test_mae_ev_per_atom": new.get("dft_test_mae"),
+                "evaluator": checkpoint.architecture.get("screen_fidelity", ""),
+                "decision": checkpoint.metrics.get("decision")}
+    if RELEASED_SCREENING.is_file():
+        data = json.loads(RELEASED_SCREENING.read_text())
+        mode = "tta" if data.get("screen_tta") else "no_tta"
+        return {"ensemble": "released ensemble", "set": data.get("set", "test candidates"),
+                "screen_tta": bool(data.get("screen_tta")), "figures": data.get(mode),
+                "dft_test_mae_ev_per_atom": data.get("dft_test_mae_ev_per_atom"),
+                "evaluator": data.get("evaluator", ""), "decision": None}
+    return None

@@ -608,6 +608,44 @@ def round_detail(round_id: int):
     ])
 
 
+def screening_panel():
+    """How the ensemble rounds screen with tells unrelaxed candidates apart: figures on held-out evaluated
+    candidates (discovery.training.screening_card), with sample sizes and 95 % intervals."""
+    from discovery.training import screening_card
+
+    card = screening_card()
+    if not card or not card.get("figures"):
+        return _notice("The screening model has not been measured on evaluated candidates yet.", "info",
+                       "no-screening-figures")
+    f, t = card["figures"], card["figures"]["at_threshold"]
+
+    def ci(pair, scale=100.0, unit=" %"):
+        return "" if not pair else f" (95 %: {fmt(pair[0] * scale, 1)} to {fmt(pair[1] * scale, 1)}{unit})"
+
+    rows = [
+        ("Ensemble", f"{card['ensemble']}, {'with' if card['screen_tta'] else 'without'} test-time augmentation"),
+        ("Measured on", f"{f['n']} {card['set']} (unrelaxed, relaxed afterwards by {card['evaluator'] or 'the evaluator'}:"
+                        " a machine-learned potential, not DFT)"),
+        ("MAE / bias", f"{fmt(f['mae_ev_per_atom'] * 1000, 1)} / {fmt(f['bias_ev_per_atom'] * 1000, 1)} meV/atom "
+                       "(predicted minus evaluated formation energy)"),
+        (f"Passed at {fmt(f['threshold_ev_per_atom'] * 1000, 0)} meV/atom", f"{t['passed']} of {t['n']}"),
+        ("Precision (hit rate)", _percent(t["precision"]) + ci(t["precision_ci95"])),
+        ("Recall", _percent(t["recall"]) + ci(t["recall_ci95"])),
+        ("Prevalence", _percent(t["prevalence"]) + ci(t["prevalence_ci95"])),
+        ("F1", fmt(t["f1"], 3) + ci(t.get("f1_ci95"), 1.0, "")),
+        ("DAF", fmt(t["daf"], 2) + ci(t.get("daf_ci95"), 1.0, "")),
+        ("DFT test MAE", f"{fmt((card['dft_test_mae_ev_per_atom'] or 0) * 1000, 1)} meV/atom (relaxed GNoME "
+                         "structures, no augmentation)"),
+    ]
+    return html.Div(id="screening-panel", className="box", children=[
+        html.H2("Screening model", className="title is-5"),
+        html.P("Stable: at most 0.05 meV/atom above the hull, judged without the candidate itself, by the "
+               "evaluator's energy. Predictions are the GNN ensemble's (machine-learned).", className="is-size-7"),
+        html.Table(className="table is-narrow is-size-7",
+                   children=[html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])]),
+    ])
+
+
 def discovery_page(round_id: str | None = None):
     """Every round (table and hit rate / prevalence plot) and, for ``round_id`` (the URL's
     /explorer/discovery/<id>), that round's details."""
@@ -620,6 +658,7 @@ def discovery_page(round_id: str | None = None):
                "share of the random control; DAF (discovery acceleration factor): their ratio.",
                className="is-size-7", style={"marginBottom": "1rem"}),
     ]
+    blocks.append(screening_panel())
     picked = None
     if round_id not in (None, ""):
         if not str(round_id).isdigit():

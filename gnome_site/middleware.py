@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
+
+from .errors import _json
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +42,7 @@ class DatabaseUnavailable:
         logger.warning("503 for %s %s: %s: %s", request.method, request.path, type(exception).__name__,
                        str(exception).strip().splitlines()[0] if str(exception).strip() else "")
         if request.path.startswith(JSON_PREFIXES):
-            response = JsonResponse({"detail": detail, "errors": [
-                {"status": "503", "title": "Service Unavailable", "detail": detail}]}, status=503)
+            response = _json(503, "Service Unavailable", detail)
         else:
             response = HttpResponse(f"Service unavailable: {detail}.\n", status=503, content_type="text/plain")
         response["Retry-After"] = str(RETRY_AFTER_S)

@@ -87,15 +87,15 @@ class AnonymousReadCache:
     def _throttled(request):
         """The API's anonymous throttle, applied to a hit as the view would have applied it."""
         from django.http import JsonResponse
+        from rest_framework.exceptions import Throttled
         from rest_framework.settings import api_settings
 
         for throttle_class in api_settings.DEFAULT_THROTTLE_CLASSES:
             throttle = throttle_class()
             if not throttle.allow_request(request, None):
-                wait = throttle.wait()
-                detail = "Request was throttled." + (f" Expected available in {int(wait)} seconds." if wait else "")
-                response = JsonResponse({"detail": detail}, status=429)
-                if wait:
-                    response["Retry-After"] = str(int(wait))
+                refusal = Throttled(throttle.wait())
+                response = JsonResponse({"detail": str(refusal.detail)}, status=refusal.status_code)
+                if refusal.wait:
+                    response["Retry-After"] = str(int(refusal.wait))
                 return response
         return None

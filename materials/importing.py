@@ -98,6 +98,11 @@ def _digest(refs: Mapping[str, float]) -> str:
     return hashlib.sha256(json.dumps(sorted(refs.items())).encode()).hexdigest()[:16]
 
 
+def upload_id(text: str) -> str:
+    """Our own id for an uploaded structure: the same file content always gets the same id."""
+    return "upl-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def row_hash(record: Mapping, refs_digest: str) -> str:
     payload = json.dumps(record, sort_keys=True, default=str) + IMPORT_VERSION + refs_digest
     return hashlib.sha256(payload.encode()).hexdigest()

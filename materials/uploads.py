@@ -2,13 +2,14 @@
 
 ``POST /api/v1/materials/uploads/`` takes either multipart files (``file``, repeated for several) or a JSON
 object ``{"structure": text, "format": "cif", ...}``; optional ``energy_ev`` (corrected total energy of the
-cell, eV, MP2020-compatible), ``method`` and ``licence``. A request is all or nothing: every file is parsed
-and checked first, and one bad file refuses the whole request with a 400 naming each problem, with nothing
-written. Accepted files go through the import service (one transaction), so the same file uploaded twice
-is the same material, stored once.
+cell, eV, MP2020-compatible), ``method`` and ``licence``. A request is all or nothing: the files go through the import
+service in one transaction, and one bad file rolls it back and refuses the whole request with a 400 naming
+each file's problem. The same file uploaded twice is the same material, stored once.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -20,8 +21,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from . import importing, rows
-from .management.commands.import_structures import upload_id
+from . import importing, readers, rows
 from .models import Licence, Material, Source
 from .permissions import ReadOnlyOrStaff
 from .science import STRUCTURE_FORMATS, RowRejected, finite_or_none
@@ -43,21 +43,16 @@ class UploadRejected(Exception):
 
 
 def _format_of(name: str, given: str | None) -> str | None:
-    if given:
-        return STRUCTURE_FORMATS.get(given.lower())
-    lower = name.lower()
-    if lower.startswith(("poscar", "contcar")):
-        return "poscar"
-    return STRUCTURE_FORMATS.get(lower.rsplit(".", 1)[-1]) if "." in lower else None
+    return STRUCTURE_FORMATS.get(given.lower()) if given else readers.structure_format_of(Path(name))
 
 
-def _text(raw: bytes, name: str) -> str:
+def _text(raw: bytes) -> str:
     if b"\x00" in raw:
-        raise RowRejected(f"{name}: binary content (NUL bytes); structure files are text")
+        raise RowRejected("binary content (NUL bytes); structure files are text")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RowRejected(f"{name}: not UTF-8 text (byte {exc.start})") from None
+        raise RowRejected(f"not UTF-8 text (byte {exc.start})") from None
 
 
 class MaterialUpload(APIView):
@@ -75,36 +70,30 @@ class MaterialUpload(APIView):
                                        f"{limit} bytes are taken"}, status=413)
         options = self._options(request)
         files = self._files(request, limit, options.pop("format"))
-        problems, records = [], []
-        refs = importing.references()
+        records = []
         for number, (name, fmt, raw) in enumerate(files, start=1):
+            record = {"file": name, "structure_format": fmt, "material_id": "", **options}
             try:
                 if fmt is None:
-                    raise RowRejected(f"{name}: unknown structure format (use .cif, .vasp/POSCAR, .extxyz or .json, "
-                                      "or say format)")
+                    raise RowRejected("unknown structure format (use .cif, .vasp/POSCAR, .extxyz or .json, or say "
+                                      "format)")
                 if len(raw) > limit:
-                    raise RowRejected(f"{name}: {len(raw)} bytes; the limit is {limit}")
-                text = _text(raw, name)
-                record = {"file": name, "structure_format": fmt, "structure_text": text,
-                          "material_id": upload_id(text), **options}
-                rows.process_upload(record, refs)  # the checks the import makes, before it writes
+                    raise RowRejected(f"{len(raw)} bytes; the limit is {limit}")
+                text = _text(raw)
             except RowRejected as exc:
-                message = str(exc)
-                problems.append({"file": name, "message": message if message.startswith(name) else f"{name}: {message}"})
-                continue
-            except Exception as exc:  # a parser or spglib failing on a hostile file: still the file's fault
-                problems.append({"file": name, "message": f"{name}: could not be analysed ({type(exc).__name__}: "
-                                                          f"{str(exc)[:200]})"})
-                continue
+                record["error"] = str(exc)  # the import service reports it as the row's rejection
+            else:
+                record.update(structure_text=text, material_id=importing.upload_id(text))
             records.append((number, record))
-        if problems:
-            raise ValidationError({"files": problems})
+        names = {number: record["file"] for number, record in records}
         try:
+            # the import service parses and checks every file; one rejection rolls the whole request back
             with transaction.atomic():
                 run = importing.run_import(self._spec(records, options), workers=1, progress=False,
                                            run_by=request.user.get_username())
                 if run.rejected:
-                    raise UploadRejected([{"file": issue["id"], "message": issue["reason"]}
+                    raise UploadRejected([{"file": names[issue["row"]], "message": f"{names[issue['row']]}: "
+                                                                                    f"{issue['reason']}"}
                                           for issue in run.issues if issue["level"] == "rejected"])
         except UploadRejected as exc:
             raise ValidationError({"files": exc.problems}) from None

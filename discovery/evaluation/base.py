@@ -82,6 +82,8 @@ class AseRelaxEvaluator(Evaluator):
         target = FrechetCellFilter(atoms) if self.relax_cell else atoms
         optimizer = getattr(ase.optimize, self.optimizer)(target, logfile=None)
         try:
+            # the first frame's own energy (the calculator caches it for the optimiser's first step)
+            first = float(atoms.get_potential_energy())
             converged = bool(optimizer.run(fmax=self.fmax, steps=self.max_steps)) if self.max_steps else False
             energy = float(atoms.get_potential_energy())
         except Exception as exc:  # noqa: BLE001 - any failure of the potential is this structure's, said with it
@@ -92,9 +94,10 @@ class AseRelaxEvaluator(Evaluator):
         # positions and cell only: calculators leave site properties (e.g. float32 magnetic moments) behind
         relaxed = type(found)(found.lattice, found.species, found.frac_coords)
         corrected, correction = self.correct(relaxed, energy)
+        first_corrected = corrected - energy + first if np.isfinite(first) else None
         return Evaluation(structure=relaxed, energy_ev=corrected, energy_raw_ev=energy, correction=correction,
                           method=self.method, converged=converged, steps=int(optimizer.nsteps),
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, extra={"energy_first_frame_ev": first_corrected})
 
 
 def evaluator_named(name: str, **options) -> Evaluator:

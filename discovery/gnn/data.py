@@ -25,12 +25,24 @@ def split_of(reduced_formula: str) -> str:
     return "train" if int(hashlib.md5(reduced_formula.encode()).hexdigest(), 16) % 100 < TRAIN_PERCENT else "test"
 
 
+VALIDATION_FROM, TEST_FROM = 55, 70  # candidates: md5("candidate:" + parent formula) % 100 < 55 train, < 70 validation
+
+
+def candidate_split(parent_formula: str) -> str:
+    """'train', 'validation' or 'test' for an evaluated candidate of this parent composition (every candidate of
+    one parent composition falls on the same side). Parents come from the DFT training split only, so no
+    candidate is a near copy of a DFT test crystal."""
+    bucket = int(hashlib.md5(f"candidate:{parent_formula}".encode()).hexdigest(), 16) % 100
+    return "train" if bucket < VALIDATION_FROM else "validation" if bucket < TEST_FROM else "test"
+
+
 @dataclass(frozen=True)
 class Example:
     material_id: str
     reduced_formula: str
     e_form: float  # eV/atom
     graph: Graph
+    fidelity: str = "dft"  # the energy method of the label: "dft", or a potential's name ("CHGNet 0.3.0")
 
 
 def _rows(path: Path, limit: int | None) -> Iterator[tuple[dict, float | None]]:
@@ -111,3 +123,57 @@ def data_hash(items: Iterable[Example]) -> str:
     for ex in sorted(items, key=lambda e: e.material_id):
         digest.update(f"{ex.material_id}:{ex.e_form:.6f};".encode())
     return digest.hexdigest()[:16]
+
+
+def structure_of(data: dict):
+    """A pymatgen Structure from its dict, or from the compact form (lattice, species, frac_coords) of the
+    evaluated-candidates file."""
+    from pymatgen.core import Lattice, Structure
+
+    if "sites" in data:
+        return Structure.from_dict(data)
+    return Structure(Lattice(data["lattice"]), data["species"], data["frac_coords"])
+
+
+def read_evaluated(path: Path, splits=("train", "validation", "test")) -> list[dict]:
+    """The records of an evaluated-candidates file (``manage.py training_examples export``) in these splits of
+    the parent composition (recomputed, never read from the file)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    out = []
+    with opener(path, "rt") as fh:
+        for number, line in enumerate(fh):
+            r = json.loads(line)
+            r["split"] = candidate_split(r["parent_formula"])
+            r.setdefault("pk", number)
+            if r["split"] in splits:
+                out.append(r)
+    return out
+
+
+def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True,
+                       volumes: tuple[float, ...] = ()) -> tuple[list[Example], dict[str, str]]:
+    """Examples of evaluated candidates: the structure as screened and the relaxed one (GNoME's first and last
+    frames), both labelled with the evaluator's relaxed formation energy at its fidelity. Example ids are
+    ``cand-<pk>-unrelaxed`` / ``cand-<pk>-relaxed``. ``volumes`` adds copies of the unrelaxed cell scaled by
+    these volume factors (within 0.8 to 1.2), with the same label: a relaxation ends where it ends, whatever
+    the starting volume, so the prediction should not depend on it (``cand-<pk>-v0.90`` ...)."""
+    min_scale = float(tta_length_factors([0.8])[0])
+    if any(not 0.8 <= v <= 1.2 for v in volumes):
+        raise ValueError(f"volume factors must lie within 0.8 to 1.2 (got {volumes})")
+    out, skipped = [], {}
+    for r in records:
+        frames = ([("unrelaxed", r["structure"])] if unrelaxed else []) + (
+            [("relaxed", r["relaxed_structure"])] if relaxed and r.get("relaxed_structure") else [])
+        for frame, data in frames:
+            try:
+                graph = graph_of(structure_of(data), min_scale=min_scale)
+            except GraphError as exc:
+                skipped[f"{r['key']}:{frame}"] = str(exc)
+                continue
+            out.append(Example(f"cand-{r['pk']}-{frame}", r["formula_reduced"], float(r["e_form_ev_per_atom"]), graph,
+                               r["fidelity"]))
+            if frame == "unrelaxed":
+                for volume, factor in zip(volumes, tta_length_factors(list(volumes)), strict=True):
+                    out.append(Example(f"cand-{r['pk']}-v{volume:.2f}", r["formula_reduced"],
+                                       float(r["e_form_ev_per_atom"]), graph.scaled(float(factor)), r["fidelity"]))
+    return out, skipped

@@ -40,17 +40,35 @@ class GNNConfig:
     scale: float = 1.0  # eV/atom; set from the training data's standard deviation
     kind: str = "structure"  # "structure" (GNoMEModel) or "composition" (CompositionModel)
     extra: dict = field(default_factory=dict)
+    # Energy methods the model tells apart ("dft", "CHGNet 0.3.0", ...): a learned offset and global-state input
+    # per method. Empty: one method only (the labels it was trained on). ``screen_fidelity`` is the one a
+    # prediction gives unless asked for another (the evaluator's: screening predicts what it will say).
+    fidelities: tuple[str, ...] = ()
+    screen_fidelity: str = ""
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["mlp_widths"] = list(self.mlp_widths)
+        out["fidelities"] = list(self.fidelities)
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> GNNConfig:
         data = dict(data)
         data["mlp_widths"] = tuple(data["mlp_widths"])
+        data["fidelities"] = tuple(data.get("fidelities") or ())
         return cls(**data)
+
+    def fidelity_index(self, fidelity: str | None) -> int:
+        """The row of a fidelity (None: ``screen_fidelity``); a ValueError names one the model does not know.
+        A single-method model has one row, whatever is asked."""
+        if not self.fidelities:
+            return 0
+        name = fidelity or self.screen_fidelity or self.fidelities[0]
+        if name not in self.fidelities:
+            raise ValueError(f"the model does not know the energy method {name!r}: it knows "
+                             f"{', '.join(self.fidelities)}")
+        return self.fidelities.index(name)
 
 
 class BetaSwish(nn.Module):
@@ -256,6 +274,16 @@ class GNoMEModel(nn.Module):
         blocks = [Block(dim, config.mlp_widths) for _ in range(config.steps - 1)]
         blocks.append(Block(dim, config.mlp_widths, readout=True))
         self.blocks = nn.ModuleList(blocks)
+        if config.fidelities:
+            # zero at first: a model warm-started from a single-method one begins as that model for every method
+            self.fidelity_embedding = nn.Parameter(torch.zeros(len(config.fidelities), dim))
+            self.fidelity_offset = nn.Parameter(torch.zeros(len(config.fidelities)))
+
+    def _fidelity(self, batch: Batch) -> torch.Tensor:
+        if batch.fidelity is not None:
+            return batch.fidelity
+        index = self.config.fidelity_index(None)
+        return torch.full((batch.n_graphs,), index, dtype=torch.long, device=batch.species.device)
 
     def forward(self, batch: Batch, concatenated: bool = False) -> torch.Tensor:
         dtype = self.node_bias.dtype
@@ -265,6 +293,11 @@ class GNoMEModel(nn.Module):
         rbf = rbf.to(dtype)
         x = self.node_embedding(batch.species) + self.node_bias
         u = self.global_embedding.expand(batch.n_graphs, -1)
+        offset = None
+        if self.config.fidelities:
+            fidelity = self._fidelity(batch)
+            u = u + self.fidelity_embedding.index_select(0, fidelity)
+            offset = self.fidelity_offset.index_select(0, fidelity)
         graph = (batch.senders, batch.receivers, batch.node_graph, batch.edge_graph, batch.n_node.to(dtype))
         if concatenated:
             e = self.edge_embedding(rbf)
@@ -274,7 +307,8 @@ class GNoMEModel(nn.Module):
             x, e, u = self.blocks[0](x, rbf, u, *graph, embedding=self.edge_embedding)
             for block in self.blocks[1:]:
                 x, e, u = block(x, e, u, *graph)
-        return self.config.scale * u[:, 0] + self.config.shift
+        energy = self.config.scale * u[:, 0] + self.config.shift
+        return energy if offset is None else energy + offset.to(energy.dtype)
 
 
 class CompositionBlock(nn.Module):
@@ -341,15 +375,17 @@ class Batch:
     n_node: torch.Tensor  # float, per graph
     n_graphs: int
     weights: torch.Tensor | None = None  # per node: atomic fractions of composition graphs
+    fidelity: torch.Tensor | None = None  # per graph: the row of its energy method (None: the model's default)
 
     def to(self, device) -> Batch:
         return Batch(*(t.to(device) if isinstance(t, torch.Tensor) else t for t in (
             self.species, self.senders, self.receivers, self.lengths, self.node_graph, self.edge_graph, self.n_node,
-            self.n_graphs, self.weights)))
+            self.n_graphs, self.weights, self.fidelity)))
 
 
-def batch_graphs(graphs, dtype=torch.float32) -> Batch:
-    """One disjoint graph of several crystal graphs (node indices offset per graph)."""
+def batch_graphs(graphs, dtype=torch.float32, fidelity=None) -> Batch:
+    """One disjoint graph of several crystal graphs (node indices offset per graph); ``fidelity`` is a row index
+    per graph (or one for all), or None for the model's default."""
     import numpy as np
 
     n_nodes = np.array([g.n_nodes for g in graphs])
@@ -367,7 +403,34 @@ def batch_graphs(graphs, dtype=torch.float32) -> Batch:
         n_graphs=len(graphs),
         weights=(torch.from_numpy(np.concatenate([g.weights for g in graphs])).to(dtype)
                  if graphs and graphs[0].weights is not None else None),
+        fidelity=(None if fidelity is None else
+                  torch.full((len(graphs),), int(fidelity), dtype=torch.long) if isinstance(fidelity, int | np.integer)
+                  else torch.as_tensor(np.asarray(fidelity), dtype=torch.long)),
     )
+
+
+def with_fidelities(model: GNoMEModel, fidelities: tuple[str, ...], screen_fidelity: str) -> GNoMEModel:
+    """A copy of ``model`` that tells these energy methods apart, warm-started: every weight it had is kept
+    (rows of methods it knew included), the new rows start at zero, so it first predicts as ``model`` did."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    known = tuple(config.fidelities) or ("dft",)
+    names = tuple(dict.fromkeys((*known, *fidelities)))
+    config.fidelities, config.screen_fidelity = names, screen_fidelity
+    if screen_fidelity not in names:
+        raise ValueError(f"screen fidelity {screen_fidelity!r} is not among {', '.join(names)}")
+    out = build_model(config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("fidelity_")}
+    missing, unexpected = out.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"fidelity_embedding", "fidelity_offset"}:
+        raise ValueError(f"cannot warm-start: missing {missing}, unexpected {unexpected}")
+    if model.config.fidelities:
+        with torch.no_grad():
+            for row, name in enumerate(model.config.fidelities):
+                out.fidelity_embedding[names.index(name)] = model.fidelity_embedding[row]
+                out.fidelity_offset[names.index(name)] = model.fidelity_offset[row]
+    return out.to(next(model.parameters()).dtype)
 
 
 def device() -> torch.device:

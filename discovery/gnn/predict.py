@@ -71,8 +71,9 @@ def _chunks(sizes: Sequence[int], width: int, max_floats: int):
 
 @torch.no_grad()
 def predict_graphs(models: Sequence[GNoMEModel], graphs: Sequence[Graph], volumes: Iterable[float] | None = TTA_VOLUMES,
-                   max_floats: int = EDGE_FLOATS_PER_CHUNK) -> np.ndarray:
-    """(models, graphs) predictions; with ``volumes`` (None: no TTA) the minimum over the scaled cells.
+                   max_floats: int = EDGE_FLOATS_PER_CHUNK, fidelity: str | None = None) -> np.ndarray:
+    """(models, graphs) predictions; with ``volumes`` (None: no TTA) the minimum over the scaled cells;
+    ``fidelity`` the energy method to predict (None: each model's screening default).
 
     Graphs must come from ``graph_of(..., min_scale=smallest length factor)`` for an exact TTA. Each chunk of
     scaled graphs is batched once and goes through every model while it is in cache.
@@ -87,6 +88,7 @@ def predict_graphs(models: Sequence[GNoMEModel], graphs: Sequence[Graph], volume
     if dtype == torch.bfloat16:
         dtype = torch.float32  # lengths stay float32; the model casts its Gaussians
     width = max(m.config.embedding_dim for m in models)
+    rows = [m.config.fidelity_index(fidelity) if getattr(m.config, "fidelities", ()) else None for m in models]
 
     def scaled_graph(item: int) -> Graph:
         return graphs[item // len(factors)].scaled(factors[item % len(factors)])
@@ -104,6 +106,8 @@ def predict_graphs(models: Sequence[GNoMEModel], graphs: Sequence[Graph], volume
         # scaled graphs are made chunk by chunk: memory stays bounded
         batch = batch_graphs([scaled_graph(i) for i in range(start, stop)], dtype=dtype).to(dev)
         for m, model in enumerate(models):
+            batch.fidelity = None if rows[m] is None else torch.full((batch.n_graphs,), rows[m], dtype=torch.long,
+                                                                      device=dev)
             out[m, start:stop] = model.to(dev)(batch).cpu().numpy()
     return out.reshape(len(models), len(graphs), len(factors)).min(axis=2)
 
@@ -116,7 +120,7 @@ def aggregate(per_model: np.ndarray) -> list[Prediction]:
 
 
 def predict_structures(models: Sequence[GNoMEModel], structures: Sequence, volumes=TTA_VOLUMES,
-                       max_floats: int = EDGE_FLOATS_PER_CHUNK) -> list[Prediction | str]:
+                       max_floats: int = EDGE_FLOATS_PER_CHUNK, fidelity: str | None = None) -> list[Prediction | str]:
     """A Prediction per structure, or the reason it could not be predicted (the rest of the batch goes on)."""
     min_scale = 1.0 if volumes is None else float(tta_length_factors([min(volumes)])[0])
     graphs, slots, results = [], [], []
@@ -128,6 +132,7 @@ def predict_structures(models: Sequence[GNoMEModel], structures: Sequence, volum
         except GraphError as exc:
             results.append(str(exc))
     if graphs:
-        for slot, prediction in zip(slots, aggregate(predict_graphs(models, graphs, volumes, max_floats)), strict=True):
+        for slot, prediction in zip(slots, aggregate(predict_graphs(models, graphs, volumes, max_floats, fidelity)),
+                                      strict=True):
             results[slot] = prediction
     return results

@@ -59,13 +59,30 @@ def _set_random_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def predict_examples(models: Sequence[GNoMEModel], examples: Sequence[Example], volumes=None) -> np.ndarray:
+    """(models, examples) predictions, each example at the fidelity of its label (no TTA unless ``volumes``)."""
+    out = np.empty((len(models), len(examples)))
+    by_fidelity: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by_fidelity.setdefault(e.fidelity, []).append(i)
+    for fidelity, rows in by_fidelity.items():
+        out[:, rows] = predict_graphs(models, [examples[i].graph for i in rows], volumes=volumes, fidelity=fidelity)
+    return out
+
+
 def mae(model: GNoMEModel, examples: Sequence[Example]) -> float:
     """Mean absolute error (eV/atom) of the plain prediction (no TTA) on ``examples``."""
     if not examples:
         return float("nan")
     model.eval()
-    predictions = predict_graphs([model], [e.graph for e in examples], volumes=None)[0]
+    predictions = predict_examples([model], examples)[0]
     return float(np.mean(np.abs(predictions - np.array([e.e_form for e in examples]))))
+
+
+def _fidelity_rows(model: GNoMEModel, chunk: Sequence[Example]):
+    if not model.config.fidelities:
+        return None
+    return [model.config.fidelity_index(e.fidelity) for e in chunk]
 
 
 def train(
@@ -79,10 +96,13 @@ def train(
     progress: bool = False,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     max_epochs_this_call: int | None = None,
+    initial: GNoMEModel | None = None,
 ) -> tuple[GNoMEModel, list[EpochMetrics]]:
     """Train (or resume from ``checkpoint_dir/last.pt``) and return the model and the metrics so far.
 
     ``max_epochs_this_call`` stops early (for time-boxed runs); calling again resumes where it stopped.
+    ``initial`` warm-starts from a trained model (fine-tuning): its weights, shift and scale are kept and
+    ``model_config`` is ignored.
     """
     from tqdm import tqdm
 
@@ -105,9 +125,14 @@ def train(
         _set_random_state(state["random"])
     else:
         _seed(train_config.seed)
-        targets = np.array([e.e_form for e in train_set])
-        model_config.shift, model_config.scale = float(targets.mean()), float(targets.std() or 1.0)
-        model = build_model(model_config)
+        if initial is not None:
+            import copy
+
+            model = copy.deepcopy(initial).float()
+        else:
+            targets = np.array([e.e_form for e in train_set])
+            model_config.shift, model_config.scale = float(targets.mean()), float(targets.std() or 1.0)
+            model = build_model(model_config)
         optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate,
                                       weight_decay=train_config.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
@@ -125,7 +150,7 @@ def train(
                    mininterval=1.0, leave=False)
         for step in bar:
             chunk = [train_set[i] for i in order[step * train_config.batch_size:(step + 1) * train_config.batch_size]]
-            batch = batch_graphs([e.graph for e in chunk]).to(dev)
+            batch = batch_graphs([e.graph for e in chunk], fidelity=_fidelity_rows(model, chunk)).to(dev)
             target = torch.tensor([e.e_form for e in chunk], dtype=torch.float32, device=dev)
             predicted = model(batch)
             loss = loss_fn(predicted, target)

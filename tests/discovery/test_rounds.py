@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from discovery import rounds
-from discovery.models import Candidate, DiscoveryRound
+from discovery import learning, rounds
+from discovery.models import Candidate, DiscoveryRound, TrainingExample
 from hullapi import services
 from hullapi.models import HullSet, Stability
 from materials.models import Calculation, Material, Source
@@ -50,6 +50,16 @@ def test_a_round_runs_start_to_finish_and_every_stage_can_run_again(hull):
     assert m["hit_rate"] == m["stable_filtered"] / 2 and m["prevalence"] == m["stable_control"] / 1
     assert m["ensemble_mae_ev_per_atom"] > 0 and "not DFT" in m["energies"]
     assert set(rnd.timings) >= {"generated", "screened", "selected", "evaluated", "ingested", "hull", "measured"}
+    # every evaluated candidate (both arms) is a training example, once, with its method and fidelity
+    examples = TrainingExample.objects.filter(origin="round")
+    assert rnd.counts["training_examples"] == 3 == examples.count()
+    for example in examples:
+        c = example.candidate
+        assert example.key == c.key and example.method == c.evaluator and example.fidelity == "CHGNet 0.3.0"
+        assert example.structure == c.structure and example.relaxed_structure == c.relaxed_structure
+        assert example.e_form_ev_per_atom == c.e_form_ev_per_atom and example.converged is not None
+        assert example.e_above_hull_ev_per_atom is not None and example.split in {"train", "validation", "test"}
+    assert learning.record_round_examples(rnd.pk) == 0
 
     # idempotent: every stage again changes nothing and stores nothing twice
     rounds.generate(rnd.pk)
@@ -66,6 +76,8 @@ def test_a_round_runs_start_to_finish_and_every_stage_can_run_again(hull):
     keys = set(Candidate.objects.filter(round=again, evaluation="done").values_list("key", flat=True))
     shared = keys & set(evaluated.values_list("key", flat=True))
     assert Material.objects.filter(source=Source.DISCOVERY).count() == 3 + len(keys - shared)
+    # a structure evaluated again by the same method is still one example
+    assert TrainingExample.objects.count() == 3 + len(keys - shared)
 
 
 def test_bad_round_settings_are_named():
@@ -93,6 +105,8 @@ def test_bad_round_settings_are_named():
         rounds.validate_config(["Li-O"])
     with pytest.raises(rounds.RoundError, match="precision must be float32 or bfloat16"):
         rounds.validate_config({"chemsys": ["Li-O"], "precision": "half"})
+    with pytest.raises(rounds.RoundError, match="tta must be true, false or null"):
+        rounds.validate_config({"chemsys": ["Li-O"], "tta": "yes"})
 
 
 def test_a_cancelled_round_stops_before_its_next_stage(hull):

@@ -244,3 +244,18 @@ def test_unknown_round_ids_say_so(measured_round):
     assert "No discovery round #999999" in text(by_id(callbacks.discovery_page("999999"), "round-not-found"))
     assert "whole numbers" in text(by_id(callbacks.discovery_page("abc"), "round-not-found"))
     assert callbacks.discovery_href(measured_round.pk) == f"/explorer/discovery/{measured_round.pk}"
+
+
+def test_the_page_says_how_the_screening_model_screens_unrelaxed_candidates():
+    """The released ensemble's figures on held-out evaluated candidates (released/screening.json), with the
+    sample size and intervals, labelled as the model's and the potential's, not DFT."""
+    import json
+
+    from discovery.training import RELEASED_SCREENING
+
+    card = json.loads(RELEASED_SCREENING.read_text())
+    panel = text(by_id(callbacks.discovery_page(), "screening-panel"))
+    figures = card["tta" if card["screen_tta"] else "no_tta"]
+    assert f"{figures['n']} test candidates" in panel and "not DFT" in panel and "machine-learned" in panel
+    assert f"{figures['at_threshold']['passed']} of {figures['n']}" in panel
+    assert "DAF" in panel and "95 %" in panel and "MAE / bias" in panel

@@ -20,6 +20,9 @@ def test_bootstrap_loads_the_data_once_and_creates_the_admin(monkeypatch):
     assert Material.objects.filter(source=Source.MP).count() == 15
     assert ElementalReference.objects.count() == 83
     assert get_user_model().objects.get(username="admin").check_password("a-long-test-password")
+    from discovery.models import TrainingExample  # the shipped evaluated candidates, for the screening model
+
+    assert TrainingExample.objects.filter(status="done").count() > 500
 
     out = io.StringIO()
     call_command("bootstrap", limit=15, stdout=out, stderr=io.StringIO(), verbosity=0)

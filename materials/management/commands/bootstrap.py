@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -15,7 +16,7 @@ from materials.screens import SCREENS
 class Command(BaseCommand):
     help = (
         "First start of the embedded default: load the sample data, compute the hulls, the dimensionality and "
-        "the screens if the catalogue is empty and, when no "
+        "the screens, and load the shipped evaluated candidates, if the catalogue is empty and, when no "
         "superuser exists, create 'admin' (password from GNOME_ADMIN_PASSWORD, else generated and written to "
         "var/admin-password.txt)."
     )
@@ -42,6 +43,8 @@ class Command(BaseCommand):
             call_command("compute_dimensionality", verbosity=options["verbosity"])
             for screen in SCREENS:
                 call_command("run_screen", screen, verbosity=options["verbosity"])
+            if apps.is_installed("discovery"):  # the evaluated candidates the released ensemble learned from
+                call_command("training_examples", "import", verbosity=options["verbosity"])
         self.ensure_admin()
 
     def ensure_admin(self) -> None:

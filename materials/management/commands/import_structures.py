@@ -1,24 +1,18 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 from pathlib import Path
 
 from django.core.management.base import CommandError
 
 from materials import readers, rows
-from materials.importing import ImportSpec
+from materials.importing import ImportSpec, upload_id
 from materials.models import Licence, Source
 from materials.science import RowRejected, finite_or_none
 
 from ._base import ImportCommand
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-
-
-def upload_id(text: str) -> str:
-    """Our own id for an uploaded structure: the same file content always gets the same id."""
-    return "upl-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class Command(ImportCommand):

@@ -1,0 +1,68 @@
+"""Fine-tune the screening ensemble on DFT + evaluated candidates; activate it if it screens better.
+
+    manage.py finetune_gnn [--epochs 5] [--lr 5e-4] [--no-activate] [--release]
+
+Warm-started from the active ensemble (else the released one). The new ensemble is compared with its base on
+the DFT test split (relaxed structures, no TTA) and on the validation candidates (the screening task) and is
+activated only when it is not worse on the first and better on the second. ``--release`` also copies it over
+the released ensemble (discovery/gnn/released), which a fresh install screens with, when it passes the rule.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from discovery.screening import summary
+from discovery.training import finetune_ensemble
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--epochs", type=int, default=5)
+        parser.add_argument("--lr", type=float, default=5e-4)
+        parser.add_argument("--batch-size", type=int, default=64)
+        parser.add_argument("--candidate-repeats", type=int, default=3)
+        parser.add_argument("--members", type=int, default=None, help="Fine-tune only the first N members.")
+        parser.add_argument("--out", default=None)
+        parser.add_argument("--name", default="fine-tuned")
+        parser.add_argument("--no-activate", action="store_true")
+        parser.add_argument("--release", action="store_true", help="Copy the members to discovery/gnn/released.")
+
+    def handle(self, *args, **o):
+        if o["epochs"] < 1 or o["lr"] <= 0:
+            raise CommandError("--epochs must be at least 1 and --lr positive")
+        try:
+            checkpoint = finetune_ensemble(epochs=o["epochs"], learning_rate=o["lr"], batch_size=o["batch_size"],
+                                           candidate_repeats=o["candidate_repeats"], members=o["members"],
+                                           out=Path(o["out"]) if o["out"] else None, name=o["name"],
+                                           activate=not o["no_activate"], progress=o["verbosity"] >= 1)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        m = checkpoint.metrics
+        for label in ("base", "new"):
+            f = m[label]
+            self.stdout.write(f"{label}: DFT test MAE {f['dft_test_mae']:.4f} eV/atom (no TTA)")
+            for mode in ("no_tta", "tta"):
+                if f[mode]:
+                    self.stdout.write(f"  validation, {mode}: {summary(f[mode])}")
+        self.stdout.write("learned offsets vs DFT: " + ", ".join(
+            f"{k} {v['mean']:+.4f} eV/atom" for k, v in m["learned_offset_ev_per_atom"].items()))
+        self.stdout.write(f"checkpoint {checkpoint.pk} at {checkpoint.path}: "
+                          + ("activated" if checkpoint.active else "not activated") + "; "
+                          + "; ".join(m["decision"]["reasons"]))
+        if o["release"]:
+            from discovery.gnn.__main__ import RELEASED
+
+            if not m["decision"]["activate"]:
+                raise CommandError("not released: the new ensemble does not pass the activation rule")
+
+            for old in RELEASED.glob("member-*.pt"):
+                old.unlink()
+            for member in sorted(Path(checkpoint.path).glob("member-*.pt")):
+                shutil.copy2(member, RELEASED / member.name)
+            self.stdout.write(f"released to {RELEASED}")
