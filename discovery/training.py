@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from pathlib import Path
@@ -164,15 +165,32 @@ def decide(base: dict, new: dict, tolerance: float = DFT_TEST_TOLERANCE_EV_PER_A
     within ``tolerance``) and a lower screening MAE on the validation candidates (each at its better TTA
     setting). Both sets of figures are returned with the verdict and its reasons."""
     reasons = []
-    dft_ok = new["dft_test_mae"] <= base["dft_test_mae"] + tolerance
-    reasons.append(f"DFT test MAE {new['dft_test_mae']:.4f} vs {base['dft_test_mae']:.4f} eV/atom: "
-                   + ("not worse" if dft_ok else f"worse by more than {tolerance}"))
+    new_dft, base_dft = new["dft_test_mae"], base["dft_test_mae"]
+    if new_dft is None:  # non-finite predictions: the weights diverged
+        dft_ok = False
+        reasons.append(f"DFT test MAE not a finite number (the weights diverged) vs {base_dft} eV/atom: "
+                       f"worse by more than {tolerance}")
+    else:
+        dft_ok = new_dft <= base_dft + tolerance
+        reasons.append(f"DFT test MAE {new_dft:.4f} vs {base_dft:.4f} eV/atom: "
+                       + ("not worse" if dft_ok else f"worse by more than {tolerance}"))
     new_val, base_val = new["validation_mae"], base["validation_mae"]
     val_ok = new_val is not None and (base_val is None or new_val < base_val)
     reasons.append(f"validation screening MAE {new_val if new_val is None else round(new_val, 4)} vs "
                    f"{base_val if base_val is None else round(base_val, 4)} eV/atom: "
                    + ("better" if val_ok else "not better"))
     return {"activate": bool(dft_ok and val_ok), "reasons": reasons}
+
+
+def _json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON, and PostgreSQL's jsonb, have no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _figures(models, dft_test, records, unrelaxed) -> dict:
@@ -183,7 +201,12 @@ def _figures(models, dft_test, records, unrelaxed) -> dict:
     for tta in (False, True):
         figures["tta" if tta else "no_tta"] = (screening_figures(models, records, unrelaxed, tta=tta)
                                                if unrelaxed else None)
-    best = min((k for k in ("no_tta", "tta") if figures[k]), key=lambda k: figures[k]["mae_ev_per_atom"], default=None)
+    figures = _json_safe(figures)  # a diverged model predicts NaN: stored as null, never as invalid JSON
+    # the better screen: the higher F1 at the round's threshold (what the filter is for), then the lower MAE
+    best = max((k for k in ("no_tta", "tta") if figures[k]), default=None,
+               key=lambda k: (figures[k]["at_threshold"]["f1"] or 0.0,
+                              -(figures[k]["mae_ev_per_atom"] if figures[k]["mae_ev_per_atom"] is not None
+                                else math.inf)))
     figures["screen_tta"] = best == "tta"
     figures["validation_mae"] = figures[best]["mae_ev_per_atom"] if best else None
     return figures
@@ -233,6 +256,9 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
         dft_items, dft_skipped = examples(catalogue_items(dft_limit))
         dft_train = [e for e in dft_items if split_of(e.reduced_formula) == "train"]
         dft_test = [e for e in dft_items if split_of(e.reduced_formula) == "test"]
+        if not dft_train or not dft_test:
+            raise ValueError(f"not enough DFT structures in the catalogue: {len(dft_train)} in the training split "
+                             f"and {len(dft_test)} in the test split (the activation decision needs both)")
         fidelities = sorted({e.fidelity for e in cand_train})
         screen_fidelity = max(fidelities, key=lambda f: sum(e.fidelity == f for e in cand_train))
         train_set = dft_train + cand_train * candidate_repeats
@@ -271,7 +297,8 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
         decision = decide(base_figures, new_figures)
         checkpoint.metrics = {
             "test_mae_ensemble_no_tta": new_figures["dft_test_mae"], "base": base_figures, "new": new_figures,
-            "decision": decision, "learned_offset_ev_per_atom": learned_offsets(models, dft_test, fidelities)}
+            "decision": decision,
+            "learned_offset_ev_per_atom": _json_safe(learned_offsets(models, dft_test, fidelities))}
         checkpoint.status = ModelCheckpoint.Status.SUCCEEDED
         if activate and decision["activate"]:
             _activate(checkpoint, "structure")

@@ -143,6 +143,8 @@ def read_evaluated(path: Path, splits=("train", "validation", "test")) -> list[d
     with opener(path, "rt") as fh:
         for number, line in enumerate(fh):
             r = json.loads(line)
+            if r.get("e_form_ev_per_atom") is None:
+                continue  # an element without reference: no label on the hull's scale
             r["split"] = candidate_split(r["parent_formula"])
             r.setdefault("pk", number)
             if r["split"] in splits:
@@ -162,6 +164,9 @@ def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True,
         raise ValueError(f"volume factors must lie within 0.8 to 1.2 (got {volumes})")
     out, skipped = [], {}
     for r in records:
+        if r.get("e_form_ev_per_atom") is None:
+            skipped[str(r["key"])] = "no formation energy (an element without a reference energy)"
+            continue
         frames = ([("unrelaxed", r["structure"])] if unrelaxed else []) + (
             [("relaxed", r["relaxed_structure"])] if relaxed and r.get("relaxed_structure") else [])
         for frame, data in frames:
@@ -170,7 +175,7 @@ def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True,
             except GraphError as exc:
                 skipped[f"{r['key']}:{frame}"] = str(exc)
                 continue
-            out.append(Example(f"cand-{r['pk']}-{frame}", r["formula_reduced"], float(r["e_form_ev_per_atom"]), graph,
+            out.append(Example(f"cand-{r.get('pk', r['key'])}-{frame}", r["formula_reduced"], float(r["e_form_ev_per_atom"]), graph,
                                r["fidelity"]))
             if frame == "unrelaxed":
                 for volume, factor in zip(volumes, tta_length_factors(list(volumes)), strict=True):

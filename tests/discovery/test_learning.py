@@ -144,8 +144,11 @@ def test_a_bootstrap_batch_draws_novel_candidates_from_training_crystals_and_eva
 def test_a_model_warm_started_with_fidelities_first_predicts_as_before_then_tells_methods_apart(sample_rows):
     from pymatgen.core import Structure
 
+    from discovery.gnn.model import GNNConfig, build_model
+
     structures = [Structure.from_str(r["cif"], fmt="cif") for r in sample_rows[:12]]
-    base = load_model(released_members()[0])[0]
+    torch.manual_seed(0)
+    base = build_model(GNNConfig(embedding_dim=32, mlp_widths=(32, 32), steps=2)).eval()  # knows no methods
     model = with_fidelities(base, ("dft", "CHGNet 0.3.0"), "CHGNet 0.3.0")
     before = [p.e_form_ev_per_atom for p in predict_structures([base], structures, volumes=None) if not isinstance(p, str)]
     for fidelity in (None, "dft", "CHGNet 0.3.0"):
@@ -160,6 +163,14 @@ def test_a_model_warm_started_with_fidelities_first_predicts_as_before_then_tell
                for a, b in zip(chgnet, dft, strict=True) if not isinstance(a, str))
     with pytest.raises(ValueError, match="does not know the energy method 'SevenNet-0'"):
         predict_structures([model], structures, volumes=None, fidelity="SevenNet-0")
+    # the released members already tell DFT from CHGNet: adding a method keeps both predictions as they were
+    released = load_model(released_members()[0])[0]
+    wider = with_fidelities(released, ("dft", "CHGNet 0.3.0", "SevenNet-0"), "CHGNet 0.3.0")
+    for fidelity in ("dft", "CHGNet 0.3.0"):
+        a = predict_structures([released], structures, volumes=None, fidelity=fidelity)
+        b = predict_structures([wider], structures, volumes=None, fidelity=fidelity)
+        assert np.allclose([p.e_form_ev_per_atom for p in a if not isinstance(p, str)],
+                           [p.e_form_ev_per_atom for p in b if not isinstance(p, str)], atol=1e-6)
 
 
 def test_fine_tuning_lowers_the_validation_error_on_a_small_real_set(shipped_path, tmp_path):
@@ -187,9 +198,22 @@ def test_the_activation_rule_needs_both_sets():
     assert not no_gain["activate"] and "not better" in no_gain["reasons"][1]
 
 
-def test_a_worse_ensemble_is_not_activated(tmp_path, hull, shipped_lines, admin_client):
+@pytest.fixture
+def dft_catalogue(tmp_path, data_dir, mp_rows, db):
+    """The first 300 GNoME sample rows (DFT training and test splits both present) with the snapshot's phases
+    of their systems, hull computed."""
+    from tests.conftest import hull_phases_of, load_rows, read_sample_rows
+
+    gnome = read_sample_rows(data_dir, 300)
+    assert {split_of(r["reduced_formula"]) for r in gnome} >= {"train", "test"}
+    load_rows(tmp_path, hull_phases_of(gnome, mp_rows), gnome, list(mp_rows[0]))
+    services.recompute(HullSet.ALL)
+
+
+def test_a_worse_ensemble_is_not_activated(tmp_path, dft_catalogue, shipped_lines, admin_client):
     lines = [line for line in shipped_lines
-             if candidate_split(json.loads(line)["parent_formula"]) in ("train", "validation")][:150]
+             if candidate_split(json.loads(line)["parent_formula"]) in ("train", "validation")
+             and json.loads(line)["e_form_ev_per_atom"] is not None][:150]
     path = tmp_path / "slice.jsonl.gz"
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -200,7 +224,9 @@ def test_a_worse_ensemble_is_not_activated(tmp_path, hull, shipped_lines, admin_
     assert checkpoint.status == ModelCheckpoint.Status.SUCCEEDED and not checkpoint.active
     decision = checkpoint.metrics["decision"]
     assert not decision["activate"] and checkpoint.progress.startswith("not activated")
-    assert checkpoint.metrics["new"]["dft_test_mae"] > checkpoint.metrics["base"]["dft_test_mae"]
+    base_dft, new_dft = checkpoint.metrics["base"]["dft_test_mae"], checkpoint.metrics["new"]["dft_test_mae"]
+    assert base_dft < 0.1 and (new_dft is None or new_dft > base_dft + 0.001)  # None: diverged to NaN
+    assert "worse by more than" in decision["reasons"][0]
     assert not ModelCheckpoint.objects.filter(active=True).exists()
     # the admin shows the decision and both sets of figures, and refuses to activate it by hand
     listing = admin_client.get("/admin/discovery/modelcheckpoint/").content.decode()
@@ -231,8 +257,11 @@ def test_screening_figures_count_what_passes_and_what_is_stable():
 
 
 def test_shipped_examples_have_both_frames(shipped_lines):
-    rows = [json.loads(line) for line in itertools.islice(shipped_lines, 50)]
+    rows = [json.loads(line) for line in itertools.islice(shipped_lines, 80)]
+    labelled = [r for r in rows if r["e_form_ev_per_atom"] is not None]
+    assert 0 < len(labelled) < len(rows)  # Yb has no elemental reference in the snapshot: no label, no example
     examples, skipped = candidate_examples(rows)
-    assert len(examples) + len(skipped) == 2 * len(rows)
+    assert len(examples) + len(skipped) == 2 * len(labelled) + (len(rows) - len(labelled))
+    assert all("no formation energy" in skipped[r["key"]] for r in rows if r["e_form_ev_per_atom"] is None)
     frames = {e.material_id.rsplit("-", 1)[1] for e in examples}
     assert frames == {"unrelaxed", "relaxed"} and {e.fidelity for e in examples} == {"CHGNet 0.3.0"}
