@@ -111,7 +111,15 @@ def report(rnd, wall: float, ensemble) -> None:
           f"{ci(m['stable_control'], m['evaluated_control'])}), DAF "
           f"{'n/a (no stable control)' if m['daf'] is None else format(m['daf'], '.2f')}; ensemble MAE on the evaluated "
           f"structures {m['ensemble_mae_ev_per_atom']:.3f} eV/atom (vs the evaluator)")
-    print(f"new stable (on the 'all' hull, by the evaluator's energy): {', '.join(m['new_stable_compositions']) or 'none'}")
+    h = m.get("complete_hulls")
+    if h:
+        print(f"complete binary hulls only: hit rate {pct(h['hit_rate'])} ({h['stable_filtered']}/"
+              f"{h['evaluated_filtered']}{ci(h['stable_filtered'], h['evaluated_filtered'])}), prevalence "
+              f"{pct(h['prevalence'])} ({h['stable_control']}/{h['evaluated_control']}"
+              f"{ci(h['stable_control'], h['evaluated_control'])})")
+    print(f"new stable (on the 'all' hull, by the evaluator's energy): " + (", ".join(
+        f"{x['formula']} ({'complete' if x.get('hull_complete') else 'incomplete'} binary hulls)"
+        for x in m["new_stable"]) or "none"))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,13 @@ class DiscoveryRoundForm(forms.ModelForm):
     retrain = forms.BooleanField(required=False, help_text="Fine-tune the active ensemble on every evaluation afterwards "
                                  "(minutes on a CPU); activated only if it screens better.")
     random_seed = forms.IntegerField(initial=0)
+    volume = forms.ChoiceField(choices=[("seed", "the seed's cell, unrelaxed"),
+                                        ("rescaled", "scaled to the new species' radii")],
+                               initial=rounds.DEFAULTS["volume"], required=False,
+                               help_text="Cells of substituted candidates (rescaled: measured to screen better).")
+    sign_change = forms.BooleanField(required=False, help_text="Allow a cation to be replaced by an anion or back.")
+    allow_elements = forms.CharField(required=False, help_text="Elements without a stable isotope a generator may "
+                                     "bring in, comma-separated (Tc, Pm, Po onwards are off otherwise).")
 
     class Meta:
         model = DiscoveryRound
@@ -133,7 +140,9 @@ class DiscoveryRoundForm(forms.ModelForm):
             return data
         config = {k: data[k] for k in ("generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
                                        "evaluation_budget", "control_fraction", "evaluator", "precision", "fmax",
-                                       "max_steps", "cluster", "retrain", "random_seed")}
+                                       "max_steps", "cluster", "retrain", "random_seed", "sign_change")}
+        config["volume"] = data.get("volume") or rounds.DEFAULTS["volume"]
+        config["allow_elements"] = [x.strip() for x in (data.get("allow_elements") or "").split(",") if x.strip()]
         config["chemsys"] = [x.strip() for x in (data.get("chemsys") or "").split(",") if x.strip()]
         config["seeds"] = [x.strip() for x in (data.get("seeds") or "").split(",") if x.strip()]
         try:
@@ -183,7 +192,7 @@ class DiscoveryRoundAdmin(StartThenReadOnly, admin.ModelAdmin):
         if obj is None:
             return ["name", "chemsys", "seeds", "generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
                     "evaluation_budget", "control_fraction", "evaluator", "precision", "fmax", "max_steps", "cluster",
-                    "retrain", "random_seed"]
+                    "retrain", "random_seed", "volume", "sign_change", "allow_elements"]
         return ["name", "status", "stage", "progress", "counts_table", "metrics_table", "timings", "config",
                 "created_by", "created_at", "started_at", "finished_at", "error"]
 

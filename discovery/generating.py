@@ -132,15 +132,18 @@ def generate(method: str, *, seeds: list[tuple[str, object]] = (), chemsys: Iter
         return
     if not seeds:
         raise GenerationError(f"the {method} generator needs seeds (material ids or a chemical system with crystals)")
-    if method == "neighbour":
-        from materials.importing import references
+    from materials.importing import references
 
-        from .generation.neighbours import RADIOACTIVE, neighbour_swaps
+    from .generation.candidates import UNSTABLE_ELEMENTS
+    from .generation.neighbours import neighbour_swaps
 
-        allowed = frozenset(references()) - RADIOACTIVE  # only elements the hull can place
-        make = functools.partial(neighbour_swaps, allowed=allowed)
-    else:
-        make = substitution_module.substitutions if method == "substitution" else saps_module.saps
+    # only elements the hull can place (an elemental reference), and none without a stable isotope unless the
+    # caller lists them in "allowed"
+    extra = frozenset(options.pop("allow_elements", None) or ())
+    allowed = (frozenset(references()) - UNSTABLE_ELEMENTS) | (extra & frozenset(references()))
+    make = {"neighbour": neighbour_swaps, "substitution": substitution_module.substitutions,
+            "saps": saps_module.saps}[method]
+    make = functools.partial(make, allowed=allowed)
     for seed_id, structure in seeds:
         try:
             yield from make(structure, seed_id, **options)

@@ -113,6 +113,10 @@ class Candidate(models.Model):
     e_above_hull_pred_ev_per_atom = models.FloatField(null=True, blank=True, db_index=True)
     screen_error = models.CharField(max_length=300, blank=True)
     screened = models.BooleanField(default=False, db_index=True)
+    hull_completeness = JSONField(
+        default=dict, blank=True,
+        help_text="When it was judged (at screening, before the round added anything): which binary subsystems "
+                  "of its system hold a compound on the 'all' hull ({binaries, covered, missing, complete}).")
     arm = models.CharField(max_length=8, choices=Arm.choices, blank=True, default="", db_index=True)
     # the evaluator's result
     evaluation = models.CharField(max_length=8, choices=Evaluation.choices, blank=True, default="", db_index=True)

@@ -52,10 +52,13 @@ DEFAULTS: dict = {
     "saps_max_per_seed": 200,
     "precision": "float32",  # of the GNN at screening; bfloat16 is 1.4x faster on CPUs with AVX-512 BF16
     "tta": None,  # test-time augmentation at screening: None = as the ensemble was measured to screen better
+    "volume": "rescaled",  # substituted cells: scaled to the new species' radii (measured better), or "seed"
+    "sign_change": False,  # allow a cation to be replaced by an anion or back
+    "allow_elements": [],  # elements without a stable isotope (Tc, Pm, Po onwards) a generator may bring in
 }
 
 
-LIST_LIMITS = {"chemsys": 50, "seeds": 1000, "generators": 5}
+LIST_LIMITS = {"chemsys": 50, "seeds": 1000, "generators": 5, "allow_elements": 30}
 MAX_COUNT = 10_000_000
 NUMBER_RANGES = {"control_fraction": (0, 1), "threshold_ev_per_atom": (-1, 5), "fmax": (0.001, 10)}
 
@@ -106,7 +109,17 @@ def validate_config(raw: dict) -> dict:
             problems.append(f"{name} must be a number from {low} to {high} (got {str(value)[:40]!r})")
     if config["tta"] is not None and not isinstance(config["tta"], bool):
         problems.append(f"tta must be true, false or null (got {str(config['tta'])[:40]!r})")
-    for name in ("cluster", "retrain"):
+    from .generation.candidates import UNSTABLE_ELEMENTS
+    from .generation.substitution import VOLUMES
+
+    if config["volume"] not in VOLUMES:
+        problems.append(f"volume must be one of {', '.join(VOLUMES)} (got {str(config['volume'])[:40]!r})")
+    not_unstable = sorted(set(config["allow_elements"]) - UNSTABLE_ELEMENTS)
+    if not_unstable:
+        problems.append(f"allow_elements lists elements without a stable isotope to switch on; "
+                        f"{', '.join(e[:10] for e in not_unstable[:10])} {'is' if len(not_unstable) == 1 else 'are'} "
+                        "not among them")
+    for name in ("cluster", "retrain", "sign_change"):
         if not isinstance(config[name], bool):
             problems.append(f"{name} must be true or false (got {str(config[name])[:40]!r})")
     if config["precision"] not in ("float32", "bfloat16"):
@@ -237,6 +250,9 @@ def generate(round_id: int, progress: Callable[[int], None] | None = None) -> in
         per_generator = []
         for method in c["generators"]:
             options = {"max_per_seed": c["saps_max_per_seed"]} if method == "saps" else {}
+            options.update(volume=c.get("volume", "rescaled"), allow_elements=c.get("allow_elements") or ())
+            if method != "neighbour":
+                options["sign_change"] = c.get("sign_change", False)
             per_generator.append(raw_stream(method, seeds=seeds, options=options, on_skip=skipped.__setitem__))
         while per_generator:
             for stream in list(per_generator):
@@ -319,6 +335,8 @@ def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
     given candidates not yet screened. Returns how many it screened."""
     from pymatgen.core import Structure
 
+    from materials.services import hull_completeness
+
     from .generating import hull_placer
     from .gnn.predict import predict_structures
 
@@ -334,8 +352,10 @@ def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
     volumes, fidelity = screening_mode(models, rnd.config)
     predictions = predict_structures(models, structures, volumes=volumes, fidelity=fidelity)
     placer = hull_placer("all")
+    completeness = hull_completeness({c.chemsys for c in todo}, "all")
     for candidate, structure, prediction in zip(todo, structures, predictions, strict=True):
         candidate.screened = True
+        candidate.hull_completeness = completeness[candidate.chemsys]
         if isinstance(prediction, str):
             candidate.screen_error = prediction[:300]
             continue
@@ -346,7 +366,8 @@ def screen(round_id: int, candidate_ids: Iterable[int]) -> int:
             candidate.screen_error = "an element without reference: no hull placement"
     with transaction.atomic():
         Candidate.objects.bulk_update(todo, ["screened", "screen_error", "e_form_pred_ev_per_atom",
-                                             "e_form_iqr_ev_per_atom", "e_above_hull_pred_ev_per_atom"])
+                                             "e_form_iqr_ev_per_atom", "e_above_hull_pred_ev_per_atom",
+                                             "hull_completeness"])
     return len(todo)
 
 
@@ -493,6 +514,7 @@ def ingest(round_id: int) -> list[str]:
                     extra={"round": round_id, "candidate": candidate.pk, "method": candidate.method,
                            "parent": candidate.parent, "detail": candidate.detail,
                            "predicted_e_form_ev_per_atom": candidate.e_form_pred_ev_per_atom,
+                           "hull_completeness": candidate.hull_completeness,
                            "predicted_by": "GNoME GNN ensemble (machine-learned)"},
                     row_hash=candidate.key, **fields)
                 Calculation.objects.create(
@@ -537,6 +559,7 @@ def measure(round_id: int) -> dict:
     stability = {s.material_id: s for s in Stability.objects.filter(
         hull_set="all", material_id__in=[c.material_id for c in evaluated if c.material_id])}
     arms: dict[str, list[bool]] = {"filtered": [], "control": []}
+    complete_arms: dict[str, list[bool]] = {"filtered": [], "control": []}  # systems with complete binary hulls
     errors, new_stable = [], []
     for c in evaluated:
         s = stability.get(c.material_id)
@@ -544,22 +567,43 @@ def measure(round_id: int) -> dict:
         c.is_stable = bool(s and s.e_above_hull_ev_per_atom is not None
                            and s.e_above_hull_ev_per_atom <= STABLE_EV_PER_ATOM)
         arms[c.arm].append(c.is_stable)
+        if (c.hull_completeness or {}).get("complete"):
+            complete_arms[c.arm].append(c.is_stable)
         if c.e_form_pred_ev_per_atom is not None and c.e_form_ev_per_atom is not None:
             errors.append(abs(c.e_form_pred_ev_per_atom - c.e_form_ev_per_atom))
         if c.is_stable and c.material:
+            h = c.hull_completeness or {}
             new_stable.append({"material_id": c.material.material_id, "formula": c.formula_reduced, "arm": c.arm,
-                               "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom})
+                               "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom,
+                               "hull_complete": h.get("complete"), "binaries_covered": h.get("covered"),
+                               "binaries": h.get("binaries"), "binaries_missing": h.get("missing", [])})
     Candidate.objects.bulk_update(evaluated, ["e_above_hull_ev_per_atom", "is_stable"])
 
     def rate(values):
         return sum(values) / len(values) if values else None
 
+    from .screening import wilson
+
     hit_rate, prevalence = rate(arms["filtered"]), rate(arms["control"])
+    hit_complete, prevalence_complete = rate(complete_arms["filtered"]), rate(complete_arms["control"])
     metrics = {
         "hit_rate": hit_rate, "prevalence": prevalence,
         "daf": hit_rate / prevalence if hit_rate is not None and prevalence else None,
         "stable_filtered": sum(arms["filtered"]), "evaluated_filtered": len(arms["filtered"]),
         "stable_control": sum(arms["control"]), "evaluated_control": len(arms["control"]),
+        "hit_rate_ci95": wilson(sum(arms["filtered"]), len(arms["filtered"])),
+        "prevalence_ci95": wilson(sum(arms["control"]), len(arms["control"])),
+        # the same, only over candidates whose systems had every binary subsystem holding a compound when judged
+        "complete_hulls": {
+            "hit_rate": hit_complete, "prevalence": prevalence_complete,
+            "daf": hit_complete / prevalence_complete if hit_complete is not None and prevalence_complete else None,
+            "stable_filtered": sum(complete_arms["filtered"]), "evaluated_filtered": len(complete_arms["filtered"]),
+            "stable_control": sum(complete_arms["control"]), "evaluated_control": len(complete_arms["control"]),
+            "hit_rate_ci95": wilson(sum(complete_arms["filtered"]), len(complete_arms["filtered"])),
+            "prevalence_ci95": wilson(sum(complete_arms["control"]), len(complete_arms["control"])),
+            "definition": "every binary subsystem of the candidate's system held a compound on the 'all' hull "
+                          "when the candidate was screened",
+        },
         "ensemble_mae_ev_per_atom": sum(errors) / len(errors) if errors else None,
         "new_stable": sorted(new_stable, key=lambda x: x["material_id"]),
         "new_stable_compositions": sorted({x["formula"] for x in new_stable}),

@@ -201,6 +201,8 @@ def material_page(material_id: str):
         ("Source", f"{material.get_source_display()}, {material.dataset}"), ("Licence", licence),
     ])
     stability_rows = []
+    from materials.services import hull_completeness
+
     for s in sorted(material.stabilities.all(), key=lambda s: s.hull_set):
         if s.e_above_hull_ev_per_atom is None:
             text = s.note or "not placed"
@@ -210,7 +212,13 @@ def material_page(material_id: str):
             parts = ", ".join(f"{pid} ({frac:.2f})" for pid, frac in s.decomposition) or "itself"
             text = (f"{s.e_above_hull_ev_per_atom * 1000:.1f} meV/atom above the hull; "
                     f"{'stable' if s.is_stable else 'decomposes to ' + parts}")
+        if s.e_above_hull_ev_per_atom is not None and material.nelements >= 2:
+            text += "; " + completeness_text(hull_completeness([material.chemsys], s.hull_set,
+                                                               exclude_material_ids=[material_id])[material.chemsys])
         stability_rows.append((f"Hull: {'all phases' if s.hull_set == 'all' else 'Materials Project'}", text))
+    judged = (material.extra or {}).get("hull_completeness")
+    if judged:
+        stability_rows.append(("Hull when judged (discovery round)", completeness_text(judged)))
     for w in material.windows.all():
         if w.reduction_v is not None:
             stability_rows.append(("Electrochemical window", f"{w.reduction_v:.2f} to {w.oxidation_v:.2f} V vs Li/Li+"))
@@ -497,6 +505,17 @@ def _config_value(value) -> str:
     return "—" if value in (None, "") else str(value)
 
 
+def completeness_text(h: dict) -> str:
+    """"binary hulls complete (3 of 3 hold a compound)", or which binaries hold nothing but their elements."""
+    if not h or h.get("complete") is None:
+        return "an element: no binary hulls"
+    if h["complete"]:
+        return f"binary hulls complete ({h['covered']} of {h['binaries']} hold a compound)"
+    return (f"binary hulls incomplete: {h['covered']} of {h['binaries']} hold a compound (no compound in "
+            f"{', '.join(h['missing'][:6])}{' ...' if len(h['missing']) > 6 else ''}), so 'stable' may be stable "
+            "against the elements only")
+
+
 def _new_stable(doc: dict):
     from discovery.models import Candidate, DiscoveryRound
     from discovery.rounds import ORDER
@@ -515,8 +534,12 @@ def _new_stable(doc: dict):
     items = []
     for x in metrics["new_stable"]:
         where = f"{fmt(x.get('e_above_hull_ev_per_atom'), 1, 1000)} meV/atom above the hull"
+        hull = ("" if "hull_complete" not in x else "; " + completeness_text(
+            {"complete": x["hull_complete"], "covered": x.get("binaries_covered"), "binaries": x.get("binaries"),
+             "missing": x.get("binaries_missing") or []}))
         items.append(html.Li([dcc.Link(x["material_id"], href=material_href(x["material_id"])),
-                              f" {x['formula']}, {_label(Candidate.Arm, x['arm']).lower()}, {where}"]))
+                              f" {x['formula']}, {_label(Candidate.Arm, x['arm']).lower()}, {where}{hull}"],
+                             className="is-complete-hull" if x.get("hull_complete") else "is-incomplete-hull"))
     return html.Ul(items, id="new-stable")
 
 
@@ -566,13 +589,22 @@ def round_detail(round_id: int):
     else:
         parity = dcc.Graph(id="parity-plot", figure=figure, config={"displaylogo": False})
 
-    def share(rate, arm):
-        return f"{_percent(rate)} ({metrics.get('stable_' + arm, '—')} stable of {metrics.get('evaluated_' + arm, '—')})"
+    def share(rate, arm, m=metrics):
+        interval = m.get(("hit_rate" if arm == "filtered" else "prevalence") + "_ci95")
+        ci = f", 95% {_percent(interval[0])} to {_percent(interval[1])}" if interval else ""
+        return f"{_percent(rate)} ({m.get('stable_' + arm, '—')} stable of {m.get('evaluated_' + arm, '—')}{ci})"
 
+    complete = metrics.get("complete_hulls")
+    complete_rows = [] if not complete else [
+        ("Hit rate, complete binary hulls only", share(complete["hit_rate"], "filtered", complete)),
+        ("Prevalence, complete binary hulls only", share(complete["prevalence"], "control", complete)),
+        ("DAF, complete binary hulls only", fmt(complete["daf"], 2)),
+    ]
     summary = _table([
         ("Hit rate (model-filtered)", share(doc["hit_rate"], "filtered")),
         ("Prevalence (random control)", share(doc["prevalence"], "control")),
         ("Discovery acceleration factor", fmt(doc["daf"], 2)),
+        *complete_rows,
         ("Ensemble MAE on evaluated (eV/atom)", fmt(metrics.get("ensemble_mae_ev_per_atom"), 3)),
         ("Candidates", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()
                                  if isinstance(v, int) and not isinstance(v, bool)) or "—"),

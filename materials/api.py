@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from . import export
 from . import query as catalogue_query
 from .models import Material
+from .services import hull_completeness
 
 API_VERSION = "1"
 CITATIONS = {
@@ -75,6 +76,8 @@ class MaterialDetail(APIView):
         query = _parse(params)
         row = query.queryset().values(*catalogue_query.value_paths(query.fields)).get()
         doc = catalogue_query.document(row, query.fields)
+        completeness = {hs: hull_completeness([material.chemsys], hs, exclude_material_ids=[material.material_id])
+                        [material.chemsys] for hs in {s.hull_set for s in material.stabilities.all()}}
         doc.update(
             structure=material.structure,
             citation=CITATIONS.get(material.licence, ""),
@@ -90,9 +93,13 @@ class MaterialDetail(APIView):
                              "phase_separation_energy_per_atom": s.phase_separation_ev_per_atom,
                              "published_energy_above_hull": s.published_e_above_hull_ev_per_atom,
                              "published_column": s.published_column, "disagrees_with_published": s.disagrees,
-                             "note": s.note, "hull_version": s.hull_run_id}
+                             "note": s.note, "hull_version": s.hull_run_id,
+                             # which binary subsystems hold a compound of this hull besides this material: a
+                             # "stable" in a system whose binaries hold only elements is stable against the elements
+                             "hull_completeness": completeness[s.hull_set]}
                 for s in material.stabilities.all()
             },
+            judged_hull_completeness=material.extra.get("hull_completeness"),
             published=material.extra.get("published", {}),
             dimensionality_method="Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)" if material.dimensionality else "",
             electrochemical_windows={

@@ -10,6 +10,7 @@ energy per atom is measured from the elemental references (chemical potentials) 
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -428,3 +429,23 @@ class Mp2020Corrector:
             scheme=f"MP2020 (pymatgen, strict_anions=require_bound), {run_type} from composition",
             adjustments=tuple(f"{adj.name}: {adj.value:+.4f} eV" for adj in processed.energy_adjustments),
         )
+
+
+def hull_completeness(chemsys: str, covered: Iterable[str]) -> dict:
+    """How complete the hull of a chemical system is: which of its binary subsystems hold a compound.
+
+    A compound that comes out "stable" in a system whose binaries hold nothing but their elements is stable
+    against the elements only, and says little. Args: ``chemsys`` ("Li-O-Se"), ``covered`` the binary systems
+    ("A-B", sorted) that hold at least one compound of the hull set (the judged compound itself left out).
+    Returns ``{"binaries": n, "covered": k, "missing": [...], "complete": bool}``; ``complete`` is None for an
+    element (no binaries).
+    """
+    elements = sorted({e.strip() for e in str(chemsys).split("-")})
+    unknown = [e for e in elements if not Element.is_valid_symbol(e)]
+    if unknown:
+        raise ValueError(f"chemical system {chemsys!r} has unknown element(s) {', '.join(map(repr, unknown))}")
+    binaries = ["-".join(pair) for pair in itertools.combinations(elements, 2)]
+    covered = set(covered)
+    missing = [b for b in binaries if b not in covered]
+    return {"binaries": len(binaries), "covered": len(binaries) - len(missing), "missing": missing,
+            "complete": (not missing) if binaries else None}

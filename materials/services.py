@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import combinations
 
 from django.db import transaction
 from tqdm import tqdm
@@ -69,3 +70,21 @@ def compute_dimensionality(*, only_missing: bool = True, ids: list[str] | None =
             pool.close()
             pool.join()
     return counts
+
+
+def hull_completeness(chemsys: Iterable[str], hull_set: str = "all", *,
+                      exclude_material_ids: Iterable[str] = ()) -> dict[str, dict]:
+    """``science.hull_completeness`` of each chemical system against the current hull of ``hull_set``: a binary
+    counts as covered when it holds a compound among the phases that build this hull (``exclude_material_ids``
+    left out, e.g. the material being judged). One query per 2,000 binaries of all the systems."""
+    from .science import hull_completeness as completeness
+
+    systems = {s: "-".join(sorted({e.strip() for e in str(s).split("-")})) for s in chemsys}
+    binaries = sorted({"-".join(pair) for s in systems.values() for pair in combinations(s.split("-"), 2)})
+    covered: set[str] = set()
+    for start in range(0, len(binaries), 2000):
+        covered |= set(Material.objects.filter(chemsys__in=binaries[start:start + 2000],
+                                               stabilities__hull_set=hull_set, stabilities__is_member=True)
+                       .exclude(material_id__in=list(exclude_material_ids))
+                       .values_list("chemsys", flat=True).distinct())
+    return {original: completeness(s, covered) for original, s in systems.items()}

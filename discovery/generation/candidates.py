@@ -15,6 +15,17 @@ from functools import cached_property
 import numpy as np
 
 
+def _unstable_elements() -> frozenset[str]:
+    from pymatgen.core import Element
+
+    return frozenset({"Tc", "Pm"} | {Element.from_Z(z).symbol for z in range(84, 104)})
+
+
+# Elements with no stable isotope (Tc, Pm, and Po onwards: Po ... Lr, Th and U included), which a catalogue of
+# materials one can make has no use for: no generator brings them into a candidate unless asked to.
+UNSTABLE_ELEMENTS: frozenset[str] = _unstable_elements()
+
+
 class GenerationError(ValueError):
     """A seed, composition or option a generator cannot take (the message says why)."""
 

@@ -16,7 +16,7 @@ the enumeration visits only representatives: its cost grows with the number of o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from itertools import islice
 
 import numpy as np
@@ -26,10 +26,14 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from discovery.generation.candidates import Candidate, GenerationError
 from discovery.generation.substitution import (
     DEFAULT_THRESHOLD,
+    DEFAULT_VOLUME,
+    check_volume,
     is_charge_balanced,
-    seed_species,
+    scaled_lattice,
+    seed_sites,
     shared_geometry,
     single_replacements,
+    volume_ratio,
 )
 
 __all__ = [
@@ -150,6 +154,9 @@ def saps(
     max_per_seed: int | None = DEFAULT_MAX_PER_SEED,
     max_k: int | None = None,
     charge_balance: bool = False,
+    sign_change: bool = False,
+    allowed: Collection[str] | None = None,
+    volume: str = DEFAULT_VOLUME,
 ) -> Iterator[Candidate]:
     """Candidates of the seed with 1 .. n_X sites of one ion X replaced by X2, one per symmetry-distinct subset.
 
@@ -168,19 +175,28 @@ def saps(
         max_per_seed: stop after this many candidates (``None``: no cap).
         max_k: replace at most this many sites (``None``: up to all of X's sites).
         charge_balance: keep only neutral products; the seed's valences being neutral, that means X2 has X's
-            oxidation state.
+            oxidation state. Needs oxidation states.
+        sign_change, allowed, volume: as for ``substitution.substitutions`` (a seed without oxidation states
+            replaces elements, from the element-level table; the rescaled volume counts the replaced sites).
 
     Yields:
         ``Candidate`` with method ``"saps"``, parent ``seed_id`` and detail ``{"from": "Ti4+", "to": "Zr4+",
-        "sites": [indices], "k": k, "probability": p}``, p being the single-ion probability of X -> X2.
+        "sites": [indices], "k": k, "probability": p, "level": "ion" | "element"}``, p being the single-ion
+        probability of X -> X2.
 
     Raises:
-        GenerationError: no oxidation states can be assigned to the seed, or its symmetry cannot be found.
+        GenerationError: a disordered seed, its symmetry cannot be found, an unknown ``volume``, or
+            ``charge_balance`` on a seed without oxidation states.
     """
-    site_ions = seed_species(seed_structure, seed_id)
+    check_volume(volume)
+    site_ions, level = seed_sites(seed_structure, seed_id, threshold=threshold, sign_change=sign_change)
+    if charge_balance and level == "element":
+        raise GenerationError(f"seed {seed_id} ({seed_structure.composition.reduced_formula}): charge balance "
+                              "needs oxidation states, and none can be assigned")
     seed_elements = {ion.symbol for ion in site_ions}
     pairs = []
-    for original, replacements in single_replacements(site_ions, threshold).items():
+    for original, replacements in single_replacements(site_ions, threshold, sign_change=sign_change,
+                                                      allowed=allowed).items():
         elements_taken = set()
         for new, probability in replacements:
             if new.symbol in elements_taken:
@@ -196,6 +212,7 @@ def saps(
     lattice, frac_coords = shared_geometry(seed_structure)
     symbols = [ion.symbol for ion in site_ions]
     sites_of = {ion: [i for i, site_ion in enumerate(site_ions) if site_ion == ion] for ion in dict.fromkeys(site_ions)}
+    counts = {ion: len(sites) for ion, sites in sites_of.items()}
     cached: dict[Species, list[tuple[int, ...]]] = {}
 
     def representatives(ion: Species) -> Iterator[tuple[int, ...]] | list[tuple[int, ...]]:
@@ -219,6 +236,12 @@ def saps(
             for index in subset:
                 species[index] = new.symbol
             detail = {"from": str(original), "to": str(new), "sites": list(subset), "k": len(subset),
-                      "probability": probability}
-            yield Candidate(lattice, tuple(species), frac_coords, "saps", seed_id, detail)
+                      "probability": probability, "level": level}
+            cell = lattice
+            if volume == "rescaled":  # the k replaced sites become the new species, the n - k others stay
+                after = {**counts, original: n_sites - len(subset)}
+                after[new] = after.get(new, 0) + len(subset)
+                factor = volume_ratio(counts, after)
+                cell, detail["volume_factor"] = scaled_lattice(lattice, factor), round(factor, 6)
+            yield Candidate(cell, tuple(species), frac_coords, "saps", seed_id, detail)
             yielded += 1

@@ -49,6 +49,24 @@ def test_a_round_runs_start_to_finish_and_every_stage_can_run_again(hull):
     assert m["evaluated_filtered"] == 2 and m["evaluated_control"] == 1
     assert m["hit_rate"] == m["stable_filtered"] / 2 and m["prevalence"] == m["stable_control"] / 1
     assert m["ensemble_mae_ev_per_atom"] > 0 and "not DFT" in m["energies"]
+    # honest hits: each candidate records which binaries of its system held a compound when it was screened,
+    # and the hit rate is split by it (Co-Li-O: Co-O and Li-O hold oxides, Co-Li holds nothing in the snapshot)
+    from materials.services import hull_completeness
+
+    for x in Candidate.objects.filter(round=rnd, screened=True):
+        assert x.hull_completeness["binaries"] == len(x.chemsys.split("-")) * (len(x.chemsys.split("-")) - 1) // 2
+    judged = {x.pk: x.hull_completeness for x in evaluated}
+    complete = [x for x in evaluated if judged[x.pk]["complete"]]
+    h = m["complete_hulls"]
+    assert h["evaluated_filtered"] + h["evaluated_control"] == len(complete)
+    assert h["stable_filtered"] + h["stable_control"] == sum(x.is_stable for x in complete)
+    assert hull_completeness(["Co-Li-O"])["Co-Li-O"]["missing"] == ["Co-Li"]
+    assert hull_completeness(["Li-O"])["Li-O"]["complete"] is True
+    for x in m["new_stable"]:
+        assert x["hull_complete"] == judged[Candidate.objects.get(round=rnd, material__material_id=x["material_id"]).pk][
+            "complete"]
+    for material in materials:
+        assert material.extra["hull_completeness"] == Candidate.objects.get(round=rnd, material=material).hull_completeness
     assert set(rnd.timings) >= {"generated", "screened", "selected", "evaluated", "ingested", "hull", "measured"}
     # every evaluated candidate (both arms) is a training example, once, with its method and fidelity
     examples = TrainingExample.objects.filter(origin="round")

@@ -171,7 +171,7 @@ def test_it_makes_a_double_perovskite_from_a_doubled_perovskite(doubled_perovski
 def test_it_carries_method_parent_and_the_replaced_sites(cubic_seed):
     seed_id, seed, _ = cubic_seed
     ions = [str(ion) for ion in seed_species(seed, seed_id)]
-    candidates = list(saps(seed, seed_id, max_per_seed=60, max_k=3))
+    candidates = list(saps(seed, seed_id, max_per_seed=60, max_k=3, volume="seed"))
 
     assert len(candidates) == 60
     for candidate in candidates:
@@ -213,12 +213,44 @@ def test_it_keeps_only_neutral_replacements_when_asked(cubic_seed):
         assert old.oxi_state == new.oxi_state
 
 
-def test_it_refuses_a_seed_without_oxidation_states(data_dir):
-    """An intermetallic seed (every element a metal) has no ionic valences."""
-    row = first_row(data_dir, lambda r: all(Element(symbol).is_metal for symbol in r["elements"].split("-")))
+def test_a_seed_without_oxidation_states_replaces_elements(data_dir):
+    """RbH3Au (no bond-valence parameters for Au) and the first all-metal seed: element-level SAPS."""
+    for accept in (lambda r: r["material_id"] == "00502f2aa4",
+                   lambda r: all(Element(symbol).is_metal for symbol in r["elements"].split("-"))):
+        row = first_row(data_dir, accept)
+        seed = structure_of(row)
+        with pytest.raises(GenerationError):
+            seed_species(seed, row["material_id"])
+        candidates = list(saps(seed, row["material_id"], max_per_seed=50))
+        assert candidates and all(c.detail["level"] == "element" for c in candidates)
+        for c in candidates:
+            old, new = c.detail["from"], c.detail["to"]
+            assert Element(old).symbol == old and Element(new).symbol == new and old != new
+            assert [c.species[i] for i in c.detail["sites"]] == [new] * c.detail["k"]
+            assert all(s == site.specie.symbol for i, (s, site) in enumerate(zip(c.species, seed, strict=True))
+                       if i not in c.detail["sites"])
+        with pytest.raises(GenerationError, match="charge balance needs oxidation states"):
+            next(saps(seed, row["material_id"], charge_balance=True))
 
-    with pytest.raises(GenerationError, match=f"seed {row['material_id']}.*oxidation states"):
-        next(saps(structure_of(row), row["material_id"]))
+
+def test_the_rescaled_volume_follows_the_replaced_sites(cubic_seed):
+    seed_id, seed, ion = cubic_seed
+    plain = {c.key: c for c in saps(seed, seed_id, max_per_seed=60)}
+    rescaled = list(saps(seed, seed_id, max_per_seed=60, volume="rescaled"))
+    assert len(rescaled) == len(plain)
+    for c in rescaled:
+        volume = abs(np.linalg.det(c.lattice))
+        assert volume == pytest.approx(seed.volume * c.detail["volume_factor"], rel=1e-5)
+        np.testing.assert_allclose(c.frac_coords, seed.frac_coords)
+    grown = [c for c in rescaled if c.detail["volume_factor"] > 1]
+    shrunk = [c for c in rescaled if c.detail["volume_factor"] < 1]
+    assert grown and shrunk
+    # more sites of a bigger ion: a bigger cell
+    by_target = {}
+    for c in grown:
+        by_target.setdefault((c.detail["from"], c.detail["to"]), []).append((c.detail["k"], c.detail["volume_factor"]))
+    k_and_f = max(by_target.values(), key=len)
+    assert [f for _, f in sorted(k_and_f)] == sorted(f for _, f in k_and_f)
 
 
 def test_it_counts_supercell_translations_as_symmetry(doubled_perovskite):

@@ -64,6 +64,13 @@ class Command(BaseCommand):
         parser.add_argument("--threshold", type=float, default=1e-3, help="Substitution probability threshold.")
         parser.add_argument("--charge-balance", action="store_true", help="Keep charge-balanced products only.")
         parser.add_argument("--max-per-seed", type=int, default=None, help="SAPS: configurations per seed.")
+        parser.add_argument("--sign-change", action="store_true",
+                            help="Substitution, SAPS: allow a cation to be replaced by an anion or back.")
+        parser.add_argument("--allow-elements", default="",
+                            help="Elements without a stable isotope to switch on, comma-separated (e.g. Th,U).")
+        parser.add_argument("--volume", choices=["seed", "rescaled"], default="rescaled",
+                            help="Substituted cells: scaled to the new species' radii (default; measured to screen "
+                                 "better), or the seed's.")
         parser.add_argument("--n-structures", type=int, default=100, help="Compositional: random structures each.")
         parser.add_argument("--max-atoms", type=int, default=12, help="Compositional: atoms per formula unit.")
         parser.add_argument("--hull-threshold", type=float, default=0.05,
@@ -78,11 +85,19 @@ class Command(BaseCommand):
         if o["method"] != "compositional" and not (o["seed"] or o["chemsys"]):
             raise CommandError(f"--method {o['method']} needs --seed or --chemsys")
         options = {}
+        allow = [x.strip() for x in o["allow_elements"].split(",") if x.strip()]
+        if o["method"] in {"substitution", "saps", "neighbour"}:
+            from discovery.generation.candidates import UNSTABLE_ELEMENTS
+
+            if set(allow) - UNSTABLE_ELEMENTS:
+                raise CommandError(f"--allow-elements switches on elements without a stable isotope; "
+                                   f"{', '.join(sorted(set(allow) - UNSTABLE_ELEMENTS))} not among them")
+            options = {"volume": o["volume"], "allow_elements": allow}
         if o["method"] in {"substitution", "saps"}:
-            options = {"threshold": o["threshold"], "charge_balance": o["charge_balance"]}
+            options.update(threshold=o["threshold"], charge_balance=o["charge_balance"], sign_change=o["sign_change"])
             if o["method"] == "saps" and o["max_per_seed"]:
                 options["max_per_seed"] = o["max_per_seed"]
-        else:
+        elif o["method"] == "compositional":
             options = {"n_structures": o["n_structures"], "max_atoms": o["max_atoms"], "seed": o["random_seed"],
                        "include_known": o["include_known"], "threshold_ev_per_atom": o["hull_threshold"]}
         skipped: dict[str, str] = {}
