@@ -584,23 +584,20 @@ def measure(round_id: int) -> dict:
 
     from .screening import wilson
 
-    hit_rate, prevalence = rate(arms["filtered"]), rate(arms["control"])
-    hit_complete, prevalence_complete = rate(complete_arms["filtered"]), rate(complete_arms["control"])
+    def arm_figures(by_arm: dict[str, list[bool]]) -> dict:
+        hit, base = rate(by_arm["filtered"]), rate(by_arm["control"])
+        figures = {"hit_rate": hit, "prevalence": base, "daf": hit / base if hit is not None and base else None}
+        for arm in ("filtered", "control"):
+            figures[f"stable_{arm}"], figures[f"evaluated_{arm}"] = sum(by_arm[arm]), len(by_arm[arm])
+        figures["hit_rate_ci95"] = wilson(figures["stable_filtered"], figures["evaluated_filtered"])
+        figures["prevalence_ci95"] = wilson(figures["stable_control"], figures["evaluated_control"])
+        return figures
+
     metrics = {
-        "hit_rate": hit_rate, "prevalence": prevalence,
-        "daf": hit_rate / prevalence if hit_rate is not None and prevalence else None,
-        "stable_filtered": sum(arms["filtered"]), "evaluated_filtered": len(arms["filtered"]),
-        "stable_control": sum(arms["control"]), "evaluated_control": len(arms["control"]),
-        "hit_rate_ci95": wilson(sum(arms["filtered"]), len(arms["filtered"])),
-        "prevalence_ci95": wilson(sum(arms["control"]), len(arms["control"])),
+        **arm_figures(arms),
         # the same, only over candidates whose systems had every binary subsystem holding a compound when judged
         "complete_hulls": {
-            "hit_rate": hit_complete, "prevalence": prevalence_complete,
-            "daf": hit_complete / prevalence_complete if hit_complete is not None and prevalence_complete else None,
-            "stable_filtered": sum(complete_arms["filtered"]), "evaluated_filtered": len(complete_arms["filtered"]),
-            "stable_control": sum(complete_arms["control"]), "evaluated_control": len(complete_arms["control"]),
-            "hit_rate_ci95": wilson(sum(complete_arms["filtered"]), len(complete_arms["filtered"])),
-            "prevalence_ci95": wilson(sum(complete_arms["control"]), len(complete_arms["control"])),
+            **arm_figures(complete_arms),
             "definition": "every binary subsystem of the candidate's system held a compound on the 'all' hull "
                           "when the candidate was screened",
         },

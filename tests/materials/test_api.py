@@ -237,6 +237,15 @@ def test_one_material_has_its_structure_energies_and_both_stabilities(client, ap
     assert doc["calculations"][0]["method"] == "GNoME PBE/PBE+U (MP2020)"
     assert len(doc["structure"]["sites"]) == material.nsites
     assert client.get("/api/v1/materials/no-such-id/").status_code == 404
+    # beside "stable": which binaries of its system hold a compound of that hull besides the material itself
+    elements = material.chemsys.split("-")
+    for hull_set, stability in doc["stability"].items():
+        h = stability["hull_completeness"]
+        assert h["binaries"] == len(elements) * (len(elements) - 1) // 2 == h["covered"] + len(h["missing"])
+        for binary in h["missing"]:
+            assert not Material.objects.filter(chemsys=binary, stabilities__hull_set=hull_set,
+                                               stabilities__is_member=True).exclude(pk=material.pk).exists()
+    assert doc["judged_hull_completeness"] is None  # not a discovery: judged by no round
 
 
 @pytest.mark.parametrize("fmt", ["cif", "cif_symmetrized", "poscar", "json", "extxyz"])
