@@ -48,8 +48,11 @@ def candidate_doc(c: Candidate) -> dict:
         "id": c.pk, "key": c.key, "formula": c.formula_reduced, "method": c.method, "parent": c.parent,
         "detail": c.detail, "arm": c.arm or None,
         "predicted": {"e_form_ev_per_atom": c.e_form_pred_ev_per_atom, "iqr_ev_per_atom": c.e_form_iqr_ev_per_atom,
-                      "e_above_hull_ev_per_atom": c.e_above_hull_pred_ev_per_atom, "method": "GNN ensemble + TTA",
+                      "e_above_hull_ev_per_atom": c.e_above_hull_pred_ev_per_atom,
+                      "method": "GNN ensemble (machine-learned; TTA as the round's config says)",
                       "error": c.screen_error or None},
+        # when it was screened: which binaries of its system held a compound on the "all" hull
+        "hull_completeness": c.hull_completeness or None,
         "evaluated": None if not c.evaluation else {
             "status": c.evaluation, "method": c.evaluator, "e_form_ev_per_atom": c.e_form_ev_per_atom,
             "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom, "is_stable": c.is_stable,

@@ -156,12 +156,19 @@ def create_batch(config: dict, *, name: str = "", user: str = "") -> TrainingBat
 
 
 def _seed_rows(config: dict) -> Iterable[tuple[str, str, dict]]:
-    """(material id, reduced formula, structure) of the DFT training split's crystals, in a seeded random order."""
+    """(material id, reduced formula, structure) of the DFT training split's crystals, in a seeded random order;
+    only crystals whose every element has a reference energy (a candidate holding Yb, which the snapshot's
+    references lack, has no formation energy and teaches nothing)."""
+    from materials.importing import references
+
     from .gnn.data import split_of
 
-    rows = [r for r in Material.objects.filter(source=Source.GNOME, structure__isnull=False,
-                                                 e_form_ev_per_atom__isnull=False, nsites__lte=config["max_sites"])
-            .values_list("material_id", "formula_reduced") if split_of(r[1]) == "train"]
+    refs = set(references())
+    rows = [(r[0], r[1]) for r in Material.objects.filter(source=Source.GNOME, structure__isnull=False,
+                                                          e_form_ev_per_atom__isnull=False,
+                                                          nsites__lte=config["max_sites"])
+            .values_list("material_id", "formula_reduced", "chemsys")
+            if split_of(r[1]) == "train" and set(r[2].split("-")) <= refs]
     salt = str(config["random_seed"])
     rows.sort(key=lambda r: hashlib.md5(f"{salt}:{r[0]}".encode()).hexdigest())
     for start in range(0, len(rows), 200):
