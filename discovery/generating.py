@@ -139,8 +139,8 @@ def generate(method: str, *, seeds: list[tuple[str, object]] = (), chemsys: Iter
 
     # only elements the hull can place (an elemental reference), and none without a stable isotope unless the
     # caller lists them in "allowed"
-    extra = frozenset(options.pop("allow_elements", None) or ())
-    allowed = (frozenset(references()) - UNSTABLE_ELEMENTS) | (extra & frozenset(references()))
+    known = frozenset(references())
+    allowed = (known - UNSTABLE_ELEMENTS) | (frozenset(options.pop("allow_elements", None) or ()) & known)
     make = {"neighbour": neighbour_swaps, "substitution": substitution_module.substitutions,
             "saps": saps_module.saps}[method]
     make = functools.partial(make, allowed=allowed)

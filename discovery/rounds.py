@@ -250,9 +250,9 @@ def generate(round_id: int, progress: Callable[[int], None] | None = None) -> in
         per_generator = []
         for method in c["generators"]:
             options = {"max_per_seed": c["saps_max_per_seed"]} if method == "saps" else {}
-            options.update(volume=c.get("volume", "rescaled"), allow_elements=c.get("allow_elements") or ())
+            options.update(volume=c.get("volume", DEFAULTS["volume"]), allow_elements=c.get("allow_elements") or ())
             if method != "neighbour":
-                options["sign_change"] = c.get("sign_change", False)
+                options["sign_change"] = c.get("sign_change", DEFAULTS["sign_change"])
             per_generator.append(raw_stream(method, seeds=seeds, options=options, on_skip=skipped.__setitem__))
         while per_generator:
             for stream in list(per_generator):
@@ -572,11 +572,9 @@ def measure(round_id: int) -> dict:
         if c.e_form_pred_ev_per_atom is not None and c.e_form_ev_per_atom is not None:
             errors.append(abs(c.e_form_pred_ev_per_atom - c.e_form_ev_per_atom))
         if c.is_stable and c.material:
-            h = c.hull_completeness or {}
             new_stable.append({"material_id": c.material.material_id, "formula": c.formula_reduced, "arm": c.arm,
                                "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom,
-                               "hull_complete": h.get("complete"), "binaries_covered": h.get("covered"),
-                               "binaries": h.get("binaries"), "binaries_missing": h.get("missing", [])})
+                               "hull_completeness": c.hull_completeness or None})
     Candidate.objects.bulk_update(evaluated, ["e_above_hull_ev_per_atom", "is_stable"])
 
     def rate(values):

@@ -534,12 +534,11 @@ def _new_stable(doc: dict):
     items = []
     for x in metrics["new_stable"]:
         where = f"{fmt(x.get('e_above_hull_ev_per_atom'), 1, 1000)} meV/atom above the hull"
-        hull = ("" if "hull_complete" not in x else "; " + completeness_text(
-            {"complete": x["hull_complete"], "covered": x.get("binaries_covered"), "binaries": x.get("binaries"),
-             "missing": x.get("binaries_missing") or []}))
+        h = x.get("hull_completeness")
+        hull = "" if not h else "; " + completeness_text(h)
         items.append(html.Li([dcc.Link(x["material_id"], href=material_href(x["material_id"])),
                               f" {x['formula']}, {_label(Candidate.Arm, x['arm']).lower()}, {where}{hull}"],
-                             className="is-complete-hull" if x.get("hull_complete") else "is-incomplete-hull"))
+                             className="is-complete-hull" if h and h["complete"] else "is-incomplete-hull"))
     return html.Ul(items, id="new-stable")
 
 

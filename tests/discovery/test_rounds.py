@@ -63,8 +63,8 @@ def test_a_round_runs_start_to_finish_and_every_stage_can_run_again(hull):
     assert hull_completeness(["Co-Li-O"])["Co-Li-O"]["missing"] == ["Co-Li"]
     assert hull_completeness(["Li-O"])["Li-O"]["complete"] is True
     for x in m["new_stable"]:
-        assert x["hull_complete"] == judged[Candidate.objects.get(round=rnd, material__material_id=x["material_id"]).pk][
-            "complete"]
+        assert x["hull_completeness"] == judged[
+            Candidate.objects.get(round=rnd, material__material_id=x["material_id"]).pk]
     for material in materials:
         assert material.extra["hull_completeness"] == Candidate.objects.get(round=rnd, material=material).hull_completeness
     assert set(rnd.timings) >= {"generated", "screened", "selected", "evaluated", "ingested", "hull", "measured"}
