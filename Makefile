@@ -11,12 +11,14 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gnome
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and alone: pinned, CPU build (an unpinned torch pulls a several-GB CUDA build).
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.lock
+	# what the tests drive besides the application (mp-api), constrained by the lock
+	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
 run: install

@@ -1,6 +1,7 @@
 """Latency of the REST API on a fixed mix of 20 representative queries: p50/p95 per query.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gnome_bench .venv/bin/python benchmarks/api.py [--repeats 20]
+    ... benchmarks/api.py --mp-only   # only the mp-api routes beside the REST API's, as medians and ratios
 
 Runs in-process through Django's test client (no network: what is measured is the application and the
 database), against a database holding the full sample with both hulls computed (import_gnome,
@@ -52,6 +53,67 @@ OPTIMADE = [
 ]
 
 
+# The mp-api client's routes (/api/mp/, docs/mp_api.md) beside the REST API's answer to the same question:
+# (label, REST URL, mp-api URL). Same filters and fields on both sides; {id} and {alias} are a GNoME material's.
+FIELDS = "material_id,formula_pretty,energy_above_hull,formation_energy_per_atom,is_stable"
+THERMO = ("/api/mp/materials/thermo/?chemsys=Li,Mn,O,Li-Mn,Li-O,Mn-O,Li-Mn-O&thermo_types=GGA_GGA%2BU"
+          "&_fields=entries,thermo_type&_limit=1000")
+MP_PAIRS = [
+    ("chemsys exact", f"/api/v1/materials/?chemsys=Li-Mn-O&_fields={FIELDS}",
+     f"/api/mp/materials/summary/?chemsys=Li-Mn-O&_fields={FIELDS}"),
+    ("chemsys wildcard, 100", f"/api/v1/materials/?chemsys=Li-*-O&_per_page=100&_fields={FIELDS}",
+     f"/api/mp/materials/summary/?chemsys=Li-*-O&_limit=100&_fields={FIELDS}"),
+    ("elements, 100", f"/api/v1/materials/?elements=Li,O,P&_per_page=100&_fields={FIELDS}",
+     f"/api/mp/materials/summary/?elements=Li,O,P&_limit=100&_fields={FIELDS}"),
+    ("e_hull range, sorted, 100", "/api/v1/materials/?energy_above_hull_max=0.025&_sort_fields=-energy_above_hull"
+     f"&_per_page=100&_fields={FIELDS}", "/api/mp/materials/summary/?energy_above_hull_max=0.025"
+     f"&_sort_fields=-energy_above_hull&_limit=100&_fields={FIELDS}"),
+    ("stable, 1000 rows", f"/api/v1/materials/?is_stable=true&_per_page=1000&_fields={FIELDS}",
+     f"/api/mp/materials/summary/?is_stable=True&_limit=1000&_fields={FIELDS}"),
+    ("deep page (skip 2000)", f"/api/v1/materials/?_page=21&_per_page=100&_fields={FIELDS}",
+     f"/api/mp/materials/summary/?_skip=2000&_limit=100&_fields={FIELDS}"),
+    ("one material, everything", "/api/v1/materials/{id}/",
+     "/api/mp/materials/summary/?material_ids={alias}&_all_fields=True"),
+    ("its structure (JSON)", "/api/v1/materials/{id}/structure?fmt=json",
+     "/api/mp/materials/core/?material_ids={alias}&_fields=structure"),
+    # what get_entries_in_chemsys asks for, beside the hull of the system; both are kept per data version
+    # (materials/versioned_cache.py), so the pair is timed twice: as served (cache hits) and built afresh (the
+    # cache cleared before each pair of calls)
+    ("Li-Mn-O entries / hull (cached)", "/api/v1/hull/Li-Mn-O/", THERMO),
+    ("Li-Mn-O entries / hull (built)", "/api/v1/hull/Li-Mn-O/", THERMO),
+]
+FRESH = {"Li-Mn-O entries / hull (built)"}
+
+
+def mp_side_by_side(client, material, repeats: int) -> None:
+    """Median latency of each mp-api route and of the REST API's answer to the same question, and their ratio.
+    The two run interleaved, call by call, so that a busy machine slows both alike."""
+    from django.core.cache import cache
+
+    from materials.mp_ids import mp_alias
+
+    print(f"mp-api routes beside the REST API (medians of {repeats} interleaved calls after a warm-up):")
+    ratios = []
+    for label, rest_url, mp_url in MP_PAIRS:
+        urls = [u.format(id=material.material_id, alias=mp_alias(material.material_id)) for u in (rest_url, mp_url)]
+        times: list[list[float]] = [[], []]
+        for i in range(repeats + 1):
+            for side, url in enumerate(urls):
+                if label in FRESH and side == 0:
+                    cache.clear()
+                start = time.perf_counter()
+                response = client.get(url)
+                elapsed = (time.perf_counter() - start) * 1e3
+                assert response.status_code == 200, (label, url, response.status_code, response.content[:200])
+                if i:
+                    times[side].append(elapsed)
+        rest_ms, mp_ms = statistics.median(times[0]), statistics.median(times[1])
+        ratios.append(mp_ms / rest_ms)
+        print(f"  {label:32s} REST {rest_ms:7.1f} ms   mp-api {mp_ms:7.1f} ms   ratio {mp_ms / rest_ms:5.2f}")
+    print(f"ratio mp-api / REST: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f} "
+          f"(target: within 20%, 1.20)")
+
+
 def timed(fn, repeats: int) -> tuple[float, float]:
     """(p50, p95) in ms of ``fn()`` over ``repeats`` calls after one warm-up."""
     times = []
@@ -67,6 +129,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--mp-only", action="store_true", help="only the mp-api routes beside the REST API's")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gnome_site.settings")
     os.environ["API_ANON_RATE"] = "1000000/min"
@@ -84,6 +147,9 @@ def main() -> None:
     material = Material.objects.filter(source="gnome", nsites__gte=20).order_by("material_id").first()
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}, "
           f"{Material.objects.count()} materials; {args.repeats} repeats after one warm-up")
+    if args.mp_only:
+        mp_side_by_side(client, material, args.repeats)
+        return
     worst = 0.0
     for label, url in MIX:
         if label == "one material":
@@ -113,6 +179,8 @@ def main() -> None:
 
         p50, p95 = timed(call, args.repeats)
         print(f"  {label:30s} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+
+    mp_side_by_side(client, material, args.repeats)
 
     # Baseline in the same run: "contains Li, O and P" as a regex on chemsys (the first implementation)
     # against elements_all (the GIN index on PostgreSQL, the bit masks on SQLite),

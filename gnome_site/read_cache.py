@@ -2,11 +2,11 @@
 
 The catalogue changes only through runs: an import (uploads and discovery rounds included), a hull recompute,
 a screen run. Every one is a row of its run table, so "the data changed" is "the latest of those rows changed",
-which three indexed aggregate queries tell (read at most once a second per process). A cached answer is keyed
-by that data version and the full URL, so a finished run makes every earlier answer unreachable at once, in
-every worker, and none is served longer than ``GNOME_API_CACHE_SECONDS`` in any case.
+which one query tells (``materials.versioned_cache.data_version``, read here at most once a second per process).
+A cached answer is keyed by that data version and the full URL, so a finished run makes every earlier answer
+unreachable at once, in every worker, and none is served longer than ``GNOME_API_CACHE_SECONDS`` in any case.
 
-Only GET requests of anonymous clients, only 200 JSON answers of the catalogue, hull, screens and OPTIMADE
+Only GET requests of anonymous clients, only 200 JSON answers of the catalogue, hull, screens, mp-api and OPTIMADE
 APIs; streamed exports, conductivity (MD studies write outside runs) and discovery rounds (live progress) are
 never cached. The anonymous throttle counts hits as it counts every other request.
 """
@@ -21,7 +21,9 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponse
 
-PREFIXES = ("/api/v1/materials/", "/api/v1/hull/", "/api/v1/screens/", "/optimade/")
+from materials import versioned_cache
+
+PREFIXES = ("/api/v1/materials/", "/api/v1/hull/", "/api/v1/screens/", "/api/mp/", "/optimade/")
 NEVER = ("/export", "/conductivity/", "/uploads/")
 KEPT_HEADERS = ("Content-Type", "Content-Disposition", "X-Licence", "X-Licence-Note")
 MAX_BYTES = 1024 * 1024
@@ -31,21 +33,13 @@ _version: tuple[float, str] = (0.0, "")
 
 
 def data_version() -> str:
-    """Changes whenever an import, a hull recompute or a screen run starts or finishes."""
+    """Changes whenever an import, a hull recompute or a screen run starts or finishes (materials.versioned_cache),
+    read at most once every VERSION_EVERY_S per process."""
     global _version
     now = time.monotonic()
     if now - _version[0] < VERSION_EVERY_S:
         return _version[1]
-    from django.db.models import Count, Max
-
-    from hullapi.models import HullRun
-    from materials.models import ImportRun, ScreenRun
-
-    parts = []
-    for model in (ImportRun, HullRun, ScreenRun):
-        row = model.objects.aggregate(last=Max("pk"), finished=Count("finished_at"))
-        parts.append(f"{row['last']}.{row['finished']}")
-    _version = (now, "-".join(parts))
+    _version = (now, versioned_cache.data_version())
     return _version[1]
 
 

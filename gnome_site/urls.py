@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from discovery.api import MaterialConductivity
+from gnome_site import api_schemas  # noqa: F401 - registers the discovery API's response schemas
 from materials import views as material_views
 
 admin.site.site_header = "GNoME Explorer administration"
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/v1/materials/", include("materials.urls")),
     path("api/v1/screens/", include("hullapi.screen_urls")),
     path("api/v1/discovery/", include("discovery.urls")),
+    path("api/mp/", include("materials.mp_urls")),  # the mp-api client's routes (docs/mp_api.md)
     path("optimade/", include("materials.optimade.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

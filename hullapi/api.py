@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from django.core.cache import cache
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pymatgen.core import Composition, Element
 from rest_framework.exceptions import ValidationError
@@ -13,9 +11,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from materials import versioned_cache
 from materials.models import Material
+from materials.services import formulas
 
-from . import services
+from . import api_schemas, services
 from .models import HULL_SET_SOURCES, HullSet, Stability
 
 MAX_ELEMENTS = 10
@@ -43,34 +43,23 @@ def parse_chemsys(text: str) -> list[str]:
     return sorted(set(elements))
 
 
-def _names(ids: set[str]) -> dict[str, str]:
-    found = dict(Material.objects.filter(material_id__in=ids).values_list("material_id", "formula_reduced"))
-    for i in ids:
-        if i.startswith("ref:"):
-            found[i] = i[4:]
-    return found
-
-
 def _decomposition(pairs, names: dict[str, str]) -> list[dict]:
     return [{"material_id": i, "formula": names.get(i, ""), "fraction": round(f, 10)} for i, f in pairs]
 
 
 def _cached_per_version(kind: str, hull: str, elements: list[str], build) -> Response:
-    """A response built once per hull version (a recompute makes a new version, so nothing stale is served)."""
+    """A response built once per data version (a recompute or an import makes a new one, so nothing stale is
+    served; materials.versioned_cache)."""
     system = "-".join(elements)
-    version = services.current_version(hull)
-    key = f"{kind}:{hull}:{version}:{system}"
-    data = cache.get(key)
-    if data is None:
-        data = build(system, elements, hull, version)
-        cache.set(key, data, 3600)
-    return Response(data)
+    return Response(versioned_cache.cached(
+        kind, f"{hull}:{system}", lambda: build(system, elements, hull, services.current_version(hull))))
 
 
 class HullDetail(APIView):
     """Every phase of a chemical system (and its subsystems) against a hull set, with the plot data."""
 
-    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])],
+                   responses={200: api_schemas.HullDetailAnswer})
     def get(self, request, chemsys: str):
         elements = parse_chemsys(chemsys)
         return _cached_per_version("hull-detail", _hull_param(request), elements, self.build)
@@ -82,7 +71,7 @@ class HullDetail(APIView):
             .select_related("material")
             .order_by("e_above_hull_ev_per_atom", "material__material_id")
         )
-        names = _names({i for r in rows for i, _ in r.decomposition})
+        names = formulas({i for r in rows for i, _ in r.decomposition})
         entries = []
         for r in rows:
             m = r.material
@@ -130,7 +119,8 @@ class HullDetail(APIView):
 class HullFigure(APIView):
     """The phase diagram as a plotly figure (JSON), for binaries, ternaries and quaternaries."""
 
-    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[OpenApiParameter("hull", str, enum=["all", "mp"])],
+                   responses={200: api_schemas.HullFigureAnswer})
     def get(self, request, chemsys: str):
         elements = parse_chemsys(chemsys)
         if len(elements) < 2 or len(elements) > FIGURE_MAX_ELEMENTS:
@@ -171,7 +161,7 @@ class StabilityQuery(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=api_schemas.StabilityRequest, responses={200: api_schemas.StabilityAnswer})
     def post(self, request):
         body = request.data
         if not isinstance(body, dict):
@@ -194,7 +184,7 @@ class StabilityQuery(APIView):
                 errors.append({"index": i, "field": "formula", "message": str(exc)})
         if errors:
             raise ValidationError({"entries": errors})
-        names = _names({i for _, r in results for i, _ in r.decomposition})
+        names = formulas({i for _, r in results for i, _ in r.decomposition})
         return Response({
             "hull": hull,
             "hull_version": version,

@@ -9,6 +9,11 @@ class HullapiConfig(AppConfig):
         from django.db import transaction
 
         from materials.signals import materials_changed
+        from materials.versioned_cache import register_run_table
+
+        from .models import HullRun
+
+        register_run_table(HullRun)  # a recompute changes the data its answers (and the catalogue's) show
 
         def recompute_touched_systems(sender, material_ids, **kwargs) -> None:
             from . import tasks

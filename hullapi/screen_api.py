@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -15,7 +14,7 @@ from rest_framework.views import APIView
 from materials.models import Material, ScreenResult, ScreenRun
 from materials.screens import SCREENS, Criteria
 
-from . import screening
+from . import api_schemas, screening
 
 MAX_PER_PAGE = 1000
 OUTCOMES = ("candidate", "unknown", "failed")
@@ -47,7 +46,7 @@ def _describe(name: str) -> dict:
 class ScreenList(APIView):
     """Every screen, its stages, default criteria and the counts of its latest run."""
 
-    @extend_schema(operation_id="screens_list", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="screens_list", responses={200: api_schemas.ScreenListAnswer})
     def get(self, request):
         return Response({"data": [{**_describe(n), "latest_run": _run_doc(_latest(n))} for n in SCREENS]})
 
@@ -55,7 +54,7 @@ class ScreenList(APIView):
 class ScreenDetail(APIView):
     """One screen: its stages and the latest run's criteria and count at every stage."""
 
-    @extend_schema(operation_id="screen_retrieve", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="screen_retrieve", responses={200: api_schemas.ScreenDetailAnswer})
     def get(self, request, name: str):
         _screen(name)
         return Response({"data": {**_describe(name), "latest_run": _run_doc(_latest(name))}})
@@ -64,7 +63,7 @@ class ScreenDetail(APIView):
 class ScreenResults(APIView):
     """Materials of the latest run by outcome (default: candidates), with every stage's result and reason."""
 
-    @extend_schema(operation_id="screen_results", responses={200: OpenApiTypes.OBJECT}, parameters=[
+    @extend_schema(operation_id="screen_results", responses={200: api_schemas.ScreenResultsAnswer}, parameters=[
         OpenApiParameter("outcome", str, enum=list(OUTCOMES)), OpenApiParameter("_page", int),
         OpenApiParameter("_per_page", int)])
     def get(self, request, name: str):
@@ -93,7 +92,7 @@ class ScreenResults(APIView):
 class ScreenMaterial(APIView):
     """Which stages one material passes in the latest run, and why not."""
 
-    @extend_schema(operation_id="screen_material", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="screen_material", responses={200: api_schemas.ScreenMaterialAnswer})
     def get(self, request, name: str, material_id: str):
         title, stages, _ = _screen(name)
         material = get_object_or_404(Material.objects.only("pk", "material_id"), material_id=material_id)
@@ -116,7 +115,7 @@ class ScreenPreview(APIView):
     recomputed from the catalogue.
     """
 
-    @extend_schema(operation_id="screen_preview", responses={200: OpenApiTypes.OBJECT}, parameters=[
+    @extend_schema(operation_id="screen_preview", responses={200: api_schemas.ScreenPreviewAnswer}, parameters=[
         OpenApiParameter(f.name, str, description=f"default {getattr(Criteria(), f.name)!r}")
         for f in Criteria.__dataclass_fields__.values()])
     def get(self, request, name: str):

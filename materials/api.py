@@ -6,12 +6,12 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import export
+from . import api_schemas, counting, export
 from . import query as catalogue_query
 from .models import Material
 from .services import hull_completeness
@@ -35,16 +35,15 @@ class MaterialList(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter(n, t, description=d) for n, t, d in catalogue_query.openapi_parameters()],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: api_schemas.MaterialSearchPage},
         operation_id="materials_search",
     )
     def get(self, request):
         query = _parse(request.query_params)
         qs = query.queryset()
-        total = catalogue_query.total(qs)
         paths = sorted({*catalogue_query.value_paths(query.fields), query.sort_path, "material_id"})
         rows = query.page_rows(paths, qs)
-        total = catalogue_query.settled(total, query.after is None and query.page == 1, len(rows), query.per_page)
+        total = counting.counted(qs, query.after is None and query.page == 1, len(rows), query.per_page)
         return Response({
             "data": [catalogue_query.document(row, query.fields) for row in rows],
             "meta": {
@@ -67,7 +66,7 @@ class MaterialList(APIView):
 class MaterialDetail(APIView):
     """One material: every field, its structure, its energy records and its stability on both hulls."""
 
-    @extend_schema(operation_id="material_retrieve", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="material_retrieve", responses={200: api_schemas.MaterialRecordPage})
     def get(self, request, material_id: str):
         material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities", "windows"), material_id=material_id)
         params = request.query_params.copy()
@@ -127,12 +126,22 @@ STRUCTURE_FORMATS = {
 CELLS = ("input", "primitive", "conventional")
 
 
+def _formats_by_type() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for fmt, (content_type, _) in STRUCTURE_FORMATS.items():
+        out.setdefault(content_type, []).append(fmt)
+    return out
+
+
 class MaterialStructure(APIView):
     """The structure as a file: CIF, symmetrized CIF, POSCAR, pymatgen JSON or extended XYZ."""
 
     @extend_schema(
         parameters=[OpenApiParameter("fmt", str, enum=list(STRUCTURE_FORMATS)), OpenApiParameter("cell", str, enum=list(CELLS))],
-        responses={(200, "chemical/x-cif"): OpenApiTypes.STR},
+        responses={(200, content_type): OpenApiResponse(api_schemas.PymatgenStructure if content_type == "application/json"
+                                                        else OpenApiTypes.STR,
+                                                        description=f"The structure as {', '.join(fmts)}")
+                   for content_type, fmts in _formats_by_type().items()},
     )
     def get(self, request, material_id: str):
         fmt = request.query_params.get("fmt", "cif")
@@ -195,7 +204,9 @@ class MaterialExport(APIView):
                     OpenApiParameter("include_structure", bool, description="jsonl only")]
         + [OpenApiParameter(n, t, description=d) for n, t, d in catalogue_query.openapi_parameters()
            if n not in {"_page", "_per_page"}],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        responses={(200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One JSON document "
+                                                                  "per line (the search's fields, with units)"),
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row")},
     )
     def get(self, request):
         params = request.query_params.copy()

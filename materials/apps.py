@@ -7,3 +7,8 @@ class MaterialsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 (registers the system checks)
+        from .models import ImportRun, ScreenRun
+        from .versioned_cache import register_run_table
+
+        register_run_table(ImportRun)
+        register_run_table(ScreenRun)

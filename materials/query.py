@@ -1,8 +1,8 @@
 """The one query module of the catalogue: Materials Project-style parameters -> a Django queryset.
 
-The REST API, the exports and the explorer all filter through ``MaterialQuery``; nothing else
-translates user parameters into database filters. Every bad parameter raises ``QueryError`` naming
-the parameter and why. Values only ever reach SQL as query parameters.
+The REST API, the mp-api routes, the exports and the explorer all filter through ``MaterialQuery``; nothing
+else translates user parameters into database filters (``materials.counting`` counts the matches). Every bad
+parameter raises ``QueryError`` naming the parameter and why. Values only ever reach SQL as query parameters.
 
 Stability fields (``energy_above_hull``, ``is_stable``, ``decomposes_to``...) are read from the stored
 stability of the chosen hull set (``hull=all|mp``, default ``all``) through a filtered relation.
@@ -18,13 +18,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.core.exceptions import EmptyResultSet
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.lookups import Exact
 from pymatgen.core import Composition, Element
 
 from .models import Licence, Material, ScreenRun, Source
+from .mp_ids import mp_alias
 from .science import element_mask
 from .screens import SCREENS
 
@@ -47,6 +47,7 @@ NUMERIC_FIELDS: dict[str, tuple[str, type]] = {
 # API field -> ORM path, for output and sorting.
 FIELDS: dict[str, str] = {
     "material_id": "material_id",
+    "mp_alias": None,  # derived: the Materials Project-style alias the mp-api client takes (materials.mp_ids)
     "formula_pretty": "formula_reduced",
     "formula_anonymous": "formula_anonymous",
     "composition": "formula",
@@ -166,64 +167,6 @@ class MaterialQuery:
         return [rows[key] for key in keys]
 
 
-EXACT_COUNT_MS = 60  # an exact total that takes longer than this is replaced by the planner's estimate
-ESTIMATE_ABOVE = 100_000  # the planner expects more matches than this: its estimate, without trying to count
-
-
-@dataclass(frozen=True)
-class Total:
-    count: int
-    estimate: bool  # True: the planner's estimate, not an exact count
-
-
-def total(qs: QuerySet, timeout_ms: int | None = None) -> Total:
-    """The number of matches: exact where it is cheap, otherwise PostgreSQL's estimate, marked as such.
-
-    On PostgreSQL the planner's row estimate comes first (EXPLAIN, about a millisecond). Above
-    ESTIMATE_ABOVE it is the answer: counting that many matches costs more than the page. Below, the
-    exact count runs under a statement timeout of EXACT_COUNT_MS, and the estimate stands in when it
-    runs out. Elsewhere (SQLite, small catalogues) the count is always exact.
-    """
-    if connection.vendor != "postgresql":
-        return Total(qs.count(), False)
-    timeout_ms = EXACT_COUNT_MS if timeout_ms is None else timeout_ms
-    try:
-        sql, params = qs.order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:  # a filter that can match nothing (e.g. an unknown element in HAS ALL)
-        return Total(0, False)
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    estimate = Total(int(plan[0]["Plan"]["Plan Rows"]), True)
-    if estimate.count > ESTIMATE_ABOVE:
-        return estimate
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('statement_timeout')")
-            before = cursor.fetchone()[0]
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(timeout_ms)}ms"])
-            count = qs.count()
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
-            return Total(count, False)
-    except OperationalError as exc:
-        from psycopg.errors import QueryCanceled
-
-        if not isinstance(exc.__cause__, QueryCanceled):
-            raise
-    return estimate
-
-
-def settled(found: Total, first_page: bool, rows: int, page_size: int) -> Total:
-    """An estimated total corrected by what a page saw: a short first page is the whole result, and there
-    are at least as many matches as the rows up to this page."""
-    if not found.estimate:
-        return found
-    if first_page and rows < page_size:
-        return Total(rows, False)
-    return found
-
-
 def _one(params: Mapping, name: str) -> str | None:
     value = params.get(name)
     if value is None:
@@ -234,11 +177,12 @@ def _one(params: Mapping, name: str) -> str | None:
     return value
 
 
-def _items(params: Mapping, name: str, limit: int | None = MAX_VALUE_LENGTH) -> list[str] | None:
+def _items(params: Mapping, name: str, limit: int | None = MAX_VALUE_LENGTH, most: int = 20) -> list[str] | None:
+    """A comma list: values of at most ``limit`` characters, the whole at most ``most`` values' worth."""
     value = _one(params, name)
     if value is None:
         return None
-    if limit and len(value) > limit * 20:
+    if limit and len(value) > limit * most:
         raise QueryError(name, f"value is {len(value)} characters long")
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
@@ -247,6 +191,16 @@ def _items(params: Mapping, name: str, limit: int | None = MAX_VALUE_LENGTH) -> 
         if limit and len(item) > limit:
             raise QueryError(name, f"{item[:20]!r}... is longer than {limit} characters")
     return items
+
+
+def flag(params: Mapping, name: str) -> bool | None:
+    """A true/false parameter (any case); None when it is not given."""
+    value = _one(params, name)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise QueryError(name, f"{value[:40]!r} is not true or false")
+    return value.lower() == "true"
 
 
 def _element(param: str, symbol: str) -> str:
@@ -310,13 +264,14 @@ def elements_only(symbols) -> Q:
 MAX_INT = 2**31 - 1  # the database's integer columns; larger values cannot match and overflow its casts
 
 
-def _number(param: str, raw: str, kind: type):
+def number(param: str, raw: str, kind: type[int] | type[float]) -> int | float:
+    """``raw`` as an int or a finite float that the database can compare (QueryError naming ``param``)."""
     try:
         value = kind(raw)
     except ValueError:
-        raise QueryError(param, f"{raw!r} is not {'an integer' if kind is int else 'a number'}") from None
+        raise QueryError(param, f"{raw[:40]!r} is not {'an integer' if kind is int else 'a number'}") from None
     if kind is float and not math.isfinite(value):
-        raise QueryError(param, f"{raw!r} is not a finite number")
+        raise QueryError(param, f"{raw[:40]!r} is not a finite number")
     if kind is int and abs(value) > MAX_INT:
         raise QueryError(param, f"{raw[:40]!r} is out of range (at most {MAX_INT} in size)")
     return value
@@ -378,14 +333,27 @@ def _wildcard_formula_q(param: str, formula: str, tokens: list[tuple[str, str]])
     return Q(pk__in=ids)
 
 
-def _chemsys_q(param: str, chemsys: str) -> Q:
-    parts = [p.strip() for p in chemsys.split("-")]
-    if any(not p for p in parts):
-        raise QueryError(param, f"malformed chemical system {chemsys!r}; write it like Li-Fe-O")
-    named = sorted({_element(param, p) for p in parts if p != "*"})
-    if "*" not in parts:
-        return Q(chemsys="-".join(named))
-    return Q(nelements=len(parts)) & elements_all(named)
+MAX_SYSTEMS = 1023  # every subsystem of 10 elements: what the mp-api client's get_entries_in_chemsys sends
+
+
+def _chemsys_q(param: str, systems: list[str]) -> Q:
+    """Any of ``systems``: plain ones (``Li-Fe-O``, in any order) as one ``IN``, each wildcard (``Li-*-O``: one more
+    element of any kind per ``*``) as element tests."""
+    if len(systems) > MAX_SYSTEMS:
+        raise QueryError(param, f"{len(systems)} chemical systems; at most {MAX_SYSTEMS}")
+    plain, wild = set(), Q()
+    for chemsys in systems:
+        parts = [p.strip() for p in chemsys.split("-")]
+        if any(not p for p in parts):
+            raise QueryError(param, f"malformed chemical system {chemsys!r}; write it like Li-Fe-O")
+        named = sorted({_element(param, p) for p in parts if p != "*"})
+        if "*" in parts:
+            wild |= Q(nelements=len(parts)) & elements_all(named)
+        else:
+            plain.add("-".join(named))
+    if not plain:
+        return wild
+    return wild | (Q(chemsys=plain.pop()) if len(plain) == 1 else Q(chemsys__in=sorted(plain)))
 
 
 DIMENSIONALITIES = ("0D", "1D", "2D", "3D", "intercalated ion", "intercalated molecule", "undetermined")
@@ -435,11 +403,8 @@ def parse(params: Mapping) -> MaterialQuery:
         for formula in formulas:
             any_of |= _formula_q("formula", formula)
         q &= any_of
-    if (systems := _items(params, "chemsys")) is not None:
-        any_of = Q()
-        for system in systems:
-            any_of |= _chemsys_q("chemsys", system)
-        q &= any_of
+    if (systems := _items(params, "chemsys", most=MAX_SYSTEMS)) is not None:
+        q &= _chemsys_q("chemsys", systems)
     if (elements := _items(params, "elements")) is not None:
         q &= elements_all([_element("elements", symbol) for symbol in elements])
     if (excluded := _items(params, "exclude_elements")) is not None:
@@ -447,8 +412,8 @@ def parse(params: Mapping) -> MaterialQuery:
 
     for name, (path, kind) in NUMERIC_FIELDS.items():
         low, high = _one(params, f"{name}_min"), _one(params, f"{name}_max")
-        low = None if low is None else _number(f"{name}_min", low, kind)
-        high = None if high is None else _number(f"{name}_max", high, kind)
+        low = None if low is None else number(f"{name}_min", low, kind)
+        high = None if high is None else number(f"{name}_max", high, kind)
         if low is not None and high is not None and low > high:
             raise QueryError(f"{name}_min", f"{low} is above {name}_max={high}")
         if low is not None:
@@ -456,14 +421,10 @@ def parse(params: Mapping) -> MaterialQuery:
         if high is not None:
             q &= Q(**{f"{path}__lte": high})
 
-    if (stable := _one(params, "is_stable")) is not None:
-        if stable.lower() not in {"true", "false"}:
-            raise QueryError("is_stable", f"{stable!r} is not true or false")
-        q &= Q(stab__is_stable=stable.lower() == "true")
-    if (has := _one(params, "has_structure")) is not None:
-        if has.lower() not in {"true", "false"}:
-            raise QueryError("has_structure", f"{has!r} is not true or false")
-        q &= Q(structure__isnull=has.lower() == "false")
+    if (stable := flag(params, "is_stable")) is not None:
+        q &= Q(stab__is_stable=stable)
+    if (has := flag(params, "has_structure")) is not None:
+        q &= Q(structure__isnull=not has)
     if (labels := _items(params, "dimensionality")) is not None:
         bad = [d for d in labels if d not in DIMENSIONALITIES]
         if bad:
@@ -471,7 +432,7 @@ def parse(params: Mapping) -> MaterialQuery:
         q &= Q(dimensionality__in=labels)
     q &= _screen_q(params)
     if (numbers := _items(params, "spacegroup_number")) is not None:
-        values = [_number("spacegroup_number", n, int) for n in numbers]
+        values = [number("spacegroup_number", n, int) for n in numbers]
         if any(not 1 <= v <= 230 for v in values):
             raise QueryError("spacegroup_number", "space group numbers run from 1 to 230")
         q &= Q(spacegroup_number__in=values)
@@ -500,7 +461,7 @@ def parse(params: Mapping) -> MaterialQuery:
         q &= Q(material_id__in=ids)
     query.q = q
 
-    if (_one(params, "_all_fields") or "false").lower() == "true":
+    if flag(params, "_all_fields"):
         query.fields = tuple(FIELDS)
     elif (names := _items(params, "_fields", limit=None)) is not None:
         bad = [n for n in names if n not in FIELDS]
@@ -522,8 +483,8 @@ def parse(params: Mapping) -> MaterialQuery:
             raise QueryError("_cursor", "give _cursor or _page, not both")
         query.after = _decode_cursor(cursor, query)
     page, per_page = _one(params, "_page"), _one(params, "_per_page")
-    query.page = 1 if page is None else _number("_page", page, int)
-    query.per_page = DEFAULT_PER_PAGE if per_page is None else _number("_per_page", per_page, int)
+    query.page = 1 if page is None else number("_page", page, int)
+    query.per_page = DEFAULT_PER_PAGE if per_page is None else number("_per_page", per_page, int)
     if query.page < 1:
         raise QueryError("_page", "pages start at 1")
     if not 1 <= query.per_page <= MAX_PER_PAGE:
@@ -548,7 +509,9 @@ def document(values: Mapping, fields: tuple[str, ...]) -> dict:
     """One material as the API shows it, from a ``values()`` row holding every ORM path of FIELDS."""
     out = {}
     for name in fields:
-        if name == "energy_per_atom_corrected":
+        if name == "mp_alias":
+            out[name] = mp_alias(values["material_id"])
+        elif name == "energy_per_atom_corrected":
             energy, nsites = values["energy_corrected_ev"], values["nsites"]
             out[name] = energy / nsites if energy is not None and nsites else None
         else:
@@ -558,6 +521,8 @@ def document(values: Mapping, fields: tuple[str, ...]) -> dict:
 
 def value_paths(fields: tuple[str, ...]) -> list[str]:
     paths = {FIELDS[name] for name in fields if FIELDS[name]}
+    if "mp_alias" in fields:
+        paths.add("material_id")
     if "energy_per_atom_corrected" in fields:
         paths |= {"energy_corrected_ev", "nsites"}
     return sorted(paths)

@@ -88,3 +88,17 @@ def hull_completeness(chemsys: Iterable[str], hull_set: str = "all", *,
                        .exclude(material_id__in=list(exclude_material_ids))
                        .values_list("chemsys", flat=True).distinct())
     return {original: completeness(s, covered) for original, s in systems.items()}
+
+
+REFERENCE_PREFIX = "ref:"  # a decomposition's elemental reference without an entry of its own: "ref:Li"
+
+
+def formulas(material_ids: Iterable[str]) -> dict[str, str]:
+    """The reduced formula of each id (a decomposition's products): one query; a reference ``ref:Li`` is ``Li``,
+    an unknown id is left out."""
+    ids = set(material_ids)
+    found = {i: i.removeprefix(REFERENCE_PREFIX) for i in ids if i.startswith(REFERENCE_PREFIX)}
+    if ids - found.keys():
+        found.update(Material.objects.filter(material_id__in=ids - found.keys())
+                     .values_list("material_id", "formula_reduced"))
+    return found

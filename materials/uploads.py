@@ -13,15 +13,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from . import importing, readers, rows
+from . import api_schemas, importing, readers, rows
 from .models import Licence, Material, Source
 from .permissions import ReadOnlyOrStaff
 from .science import STRUCTURE_FORMATS, RowRejected, finite_or_none
@@ -61,7 +60,10 @@ class MaterialUpload(APIView):
     permission_classes = [StaffOnly]
     parser_classes = [MultiPartParser, *api_settings.DEFAULT_PARSER_CLASSES]  # JSON, refusing too-deep nesting
 
-    @extend_schema(operation_id="materials_upload", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="materials_upload",
+                   request={"multipart/form-data": api_schemas.UploadFiles, "application/json": api_schemas.UploadText},
+                   responses={201: api_schemas.UploadAnswer,
+                              200: OpenApiResponse(api_schemas.UploadAnswer, description="Every file already stored")})
     def post(self, request):
         limit = settings.GNOME_UPLOAD_MAX_BYTES
         declared = request.META.get("CONTENT_LENGTH") or "0"

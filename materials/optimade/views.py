@@ -12,16 +12,16 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import api_schemas
+from ..counting import settled
+from ..counting import total as catalogue_total
 from ..query import MAX_INT, MaterialQuery
-from ..query import settled
-from ..query import total as catalogue_total
 from . import filters
 from .properties import API_VERSION, PROPERTIES, PROVIDER_PREFIX, ROW_PATHS, entry
 
@@ -140,12 +140,14 @@ def unsupported_version(request, version: str, rest: str = ""):
     return response
 
 
-OBJECT = {200: OpenApiTypes.OBJECT}
 ENTRY_PARAMETERS = [
     OpenApiParameter("filter", str, description='OPTIMADE filter, e.g. elements HAS ALL "Li","O" AND nelements=3 '
                                                 "or _gnx_energy_above_hull < 0.025"),
-    OpenApiParameter("page_limit", int, description=f"Entries per page (default {DEFAULT_PAGE_LIMIT}, at most {MAX_PAGE_LIMIT})"),
-    OpenApiParameter("page_offset", int, description="Entries to skip"),
+    OpenApiParameter("page_limit", int, description=f"Entries per page, 1 to {MAX_PAGE_LIMIT} (default "
+                                                    f"{DEFAULT_PAGE_LIMIT}); 0 or less is a 400, above the maximum a 403"),
+    OpenApiParameter("page_offset", int, description="Entries to skip (0 or more)"),
+    OpenApiParameter("page_number", int, description="Page from 1 (instead of page_offset)"),
+    OpenApiParameter("page_above", str, description="Value-based paging: entries with an id above this one"),
     OpenApiParameter("sort", str, description="Comma list of sortable properties; - for descending"),
     OpenApiParameter("response_fields", str, description="Comma list of properties to return (id and type always)"),
 ]
@@ -154,7 +156,7 @@ ENTRY_PARAMETERS = [
 class Info(OptimadeView):
     """``/optimade/v1/info``: what this database serves."""
 
-    @extend_schema(operation_id="optimade_info", responses=OBJECT, tags=["optimade"])
+    @extend_schema(operation_id="optimade_info", responses={200: api_schemas.OptimadeInfoPage}, tags=["optimade"])
     def get(self, request):
         base = _base_url(request)
         return Response({
@@ -179,7 +181,8 @@ class Info(OptimadeView):
 class StructuresInfo(OptimadeView):
     """``/optimade/v1/info/structures``: the properties of a structure entry."""
 
-    @extend_schema(operation_id="optimade_info_structures", responses=OBJECT, tags=["optimade"])
+    @extend_schema(operation_id="optimade_info_structures", responses={200: api_schemas.OptimadeStructuresInfoPage},
+                   tags=["optimade"])
     def get(self, request):
         return Response({
             "data": {
@@ -198,7 +201,7 @@ class StructuresInfo(OptimadeView):
 class Links(OptimadeView):
     """``/optimade/v1/links``: no child databases, no index: an empty list."""
 
-    @extend_schema(operation_id="optimade_links", responses=OBJECT, tags=["optimade"])
+    @extend_schema(operation_id="optimade_links", responses={200: api_schemas.OptimadeLinksPage}, tags=["optimade"])
     def get(self, request):
         return Response({"data": [], "meta": _meta(request, returned=0, available=0)})
 
@@ -234,8 +237,10 @@ def _response_fields(request, warnings: list[str]) -> list[str] | None:
 
 def _int(request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    if raw == "":
+        raise OptimadeError(400, "Bad Request", f"{name} is empty; give an integer", name)
     try:
         value = int(raw)
     except ValueError:
@@ -255,7 +260,8 @@ class Structures(OptimadeView):
     """``/optimade/v1/structures``: filter, sort, page (page_limit + page_offset or page_number; page_above for
     value-based paging by id, which the next link uses when the order is by id), response_fields."""
 
-    @extend_schema(operation_id="optimade_structures", parameters=ENTRY_PARAMETERS, responses=OBJECT, tags=["optimade"])
+    @extend_schema(operation_id="optimade_structures", parameters=ENTRY_PARAMETERS,
+                   responses={200: api_schemas.OptimadeEntryPage}, tags=["optimade"])
     def get(self, request):
         warnings = self.check_params(request, set())
         found: list[str] = []
@@ -267,6 +273,8 @@ class Structures(OptimadeView):
             raise OptimadeError(501, "Not Implemented", str(exc), "filter") from None
         warnings += found
         limit = _int(request, "page_limit", DEFAULT_PAGE_LIMIT)
+        if limit < 1:  # JSON:API: a page size is positive; a page of nothing is no page
+            raise OptimadeError(400, "Bad Request", f"page_limit must be at least 1 (got {limit})", "page_limit")
         if limit > MAX_PAGE_LIMIT:
             raise OptimadeError(403, "Forbidden", f"page_limit {limit} is above the maximum of {MAX_PAGE_LIMIT}",
                                 "page_limit")
@@ -276,7 +284,11 @@ class Structures(OptimadeView):
                                 "nor page_number", "page_above")
         if "page_number" in request.query_params:
             number = _int(request, "page_number", 1)
-            offset = max(number - 1, 0) * limit
+            if number < 1:  # pages are numbered from 1, as the specification recommends and we say
+                raise OptimadeError(400, "Bad Request", f"page_number starts at 1 (got {number})", "page_number")
+            if "page_offset" in request.query_params:
+                raise OptimadeError(400, "Bad Request", "give page_offset or page_number, not both", "page_number")
+            offset = (number - 1) * limit
         else:
             offset = _int(request, "page_offset", 0)
         fields = _response_fields(request, warnings)
@@ -309,7 +321,8 @@ class Structures(OptimadeView):
 class Structure(OptimadeView):
     """``/optimade/v1/structures/{id}``."""
 
-    @extend_schema(operation_id="optimade_structure", parameters=ENTRY_PARAMETERS[-1:], responses=OBJECT,
+    @extend_schema(operation_id="optimade_structure", parameters=ENTRY_PARAMETERS[-1:],
+                   responses={200: api_schemas.OptimadeSingleEntry},
                    tags=["optimade"])
     def get(self, request, entry_id: str):
         warnings = self.check_params(request, set())

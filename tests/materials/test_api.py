@@ -166,7 +166,7 @@ def test_a_total_that_would_take_too_long_is_the_planners_estimate_and_says_so(a
     from django.db.models import CharField
     from django.db.models.expressions import RawSQL
 
-    from materials import query
+    from materials import counting, query
 
     expected = Material.objects.filter(query.elements_all(["O"])).count()
     meta = api(elements="O").json()["meta"]
@@ -176,19 +176,19 @@ def test_a_total_that_would_take_too_long_is_the_planners_estimate_and_says_so(a
     # a count that cannot finish in time: every row sleeps
     slow = Material.objects.annotate(z=RawSQL("pg_sleep(0.05)::text", [], output_field=CharField())).filter(
         z__isnull=False, elements_mask_low__gte=0)
-    found = query.total(slow, timeout_ms=20)
+    found = counting.total(slow, timeout_ms=20)
     assert found.estimate is True and found.count > 0
     with connection.cursor() as cursor:  # the timeout did not outlive the count
         cursor.execute("SELECT pg_sleep(0.05), current_setting('statement_timeout')")
         assert cursor.fetchone()[1] == "0"
-    assert query.total(Material.objects.all(), timeout_ms=5000) == query.Total(Material.objects.count(), False)
+    assert counting.total(Material.objects.all(), timeout_ms=5000) == counting.Total(Material.objects.count(), False)
     # a query the planner expects to match very many rows is not counted at all
-    monkeypatch.setattr(query, "ESTIMATE_ABOVE", 0)
+    monkeypatch.setattr(counting, "ESTIMATE_ABOVE", 0)
     meta = api(elements="O", _per_page=2).json()["meta"]
     assert meta["total_doc_is_estimate"] is True and meta["total_doc"] > 0
     # a short first page is the whole result, whatever the estimate said
-    assert query.settled(query.Total(5000, True), True, 3, 100) == query.Total(3, False)
-    assert query.settled(query.Total(5000, True), False, 3, 100) == query.Total(5000, True)
+    assert counting.settled(counting.Total(5000, True), True, 3, 100) == counting.Total(3, False)
+    assert counting.settled(counting.Total(5000, True), False, 3, 100) == counting.Total(5000, True)
 
 
 def test_fields_are_chosen_with_underscore_fields(api):

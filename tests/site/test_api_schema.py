@@ -1,0 +1,393 @@
+"""The OpenAPI schema declares every response: it validates, every JSON answer has named properties whose
+descriptions give their units, each schema's field list is pinned (a field cannot disappear or appear unnoticed),
+and real answers of every endpoint on a real slice match their declared schemas exactly."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+JSON_TYPES = ("application/json", "application/vnd.api+json")
+
+# Every response schema and its public fields, in order (emmet's habit: tests/test_model_fields.py). A change here
+# is a change of the public API: say so in the changelog of the release.
+PINNED = {
+    "ArrheniusFit": (
+        "study activation_energy_ev activation_energy_std_ev conductivity_300k_ms_cm temperatures_k "
+        "note error"
+    ),
+    "CalculationRecord": (
+        "method kind energy_ev energy_corrected_ev correction_ev correction_scheme "
+        "e_form_ev_per_atom note"
+    ),
+    "CandidateDoc": "id key formula method parent detail arm predicted hull_completeness evaluated",
+    "CandidateEvaluation": (
+        "status method e_form_ev_per_atom e_above_hull_ev_per_atom is_stable material_id "
+        "detail"
+    ),
+    "CandidateMeta": "total page per_page",
+    "CandidatePage": "data meta",
+    "CandidatePrediction": "e_form_ev_per_atom iqr_ev_per_atom e_above_hull_ev_per_atom method error",
+    "ConductivityAnswer": "data meta",
+    "ConductivityDoc": "material_id specie superionic_threshold runs verdict arrhenius",
+    "ConductivityMeta": "api_version",
+    "DecompositionProduct": "material_id formula fraction",
+    "HullCompleteness": "binaries covered missing complete",
+    "HullDetailAnswer": "chemsys hull hull_version energies elements stable entries completeness figure",
+    "HullFigureAnswer": "data layout",
+    "HullPhase": (
+        "material_id formula source licence is_member energy_method e_form_ev_per_atom "
+        "e_above_hull_ev_per_atom is_stable phase_separation_ev_per_atom decomposition "
+        "published_e_above_hull_ev_per_atom published_column disagrees_with_published note fractions"
+    ),
+    "MDRun": (
+        "study temperature_k status step total_steps atoms error wall_seconds method settings "
+        "diffusivity_cm2_s diffusivity_std_cm2_s conductivity_ms_cm conductivity_std_ms_cm time_ps frames "
+        "msd_time_ps msd_a2"
+    ),
+    "MPComputedEntry": (
+        "energy composition entry_id correction energy_adjustments parameters data structure "
+        "@module @class"
+    ),
+    "MPCoreDoc": (
+        "material_id formula_pretty formula_anonymous chemsys elements nelements nsites "
+        "composition composition_reduced volume density density_atomic symmetry deprecated last_updated "
+        "builder_meta warnings license source energy_method structure"
+    ),
+    "MPCorePage": "data meta",
+    "MPDecompositionProduct": "material_id formula amount",
+    "MPEmmetMeta": "emmet_version license",
+    "MPEntries": "GGA_GGA+U",
+    "MPHeartbeat": "db_version version access_controlled_batch_ids message",
+    "MPMeta": (
+        "api_version time_stamp total_doc total_doc_is_estimate max_limit skip limit hull energies "
+        "licenses"
+    ),
+    "MPSummaryDoc": (
+        "material_id database_IDs formula_pretty formula_anonymous chemsys elements nelements nsites "
+        "composition composition_reduced volume density density_atomic symmetry deprecated "
+        "last_updated builder_meta warnings license source energy_method energy_per_atom "
+        "formation_energy_per_atom energy_above_hull is_stable equilibrium_reaction_energy_per_atom "
+        "decomposes_to structure band_gap theoretical"
+    ),
+    "MPSummaryPage": "data meta",
+    "MPSymmetry": "crystal_system symbol number point_group symprec",
+    "MPThermoDoc": (
+        "material_id formula_pretty formula_anonymous chemsys elements nelements nsites "
+        "composition composition_reduced volume density density_atomic symmetry deprecated "
+        "last_updated builder_meta warnings license source energy_method energy_per_atom "
+        "formation_energy_per_atom energy_above_hull is_stable equilibrium_reaction_energy_per_atom "
+        "decomposes_to thermo_id thermo_type energy_type entry_types uncorrected_energy_per_atom "
+        "entries"
+    ),
+    "MPThermoPage": "data meta",
+    "MaterialDocument": (
+        "material_id mp_alias formula_pretty formula_anonymous composition chemsys elements nelements "
+        "nsites volume density spacegroup_number spacegroup_symbol crystal_system point_group "
+        "band_gap dimensionality formation_energy_per_atom energy_per_atom_corrected "
+        "energy_method energy_note energy_above_hull is_stable decomposes_to "
+        "phase_separation_energy_per_atom hull_version source license dataset"
+    ),
+    "MaterialRecord": (
+        "material_id mp_alias formula_pretty formula_anonymous composition chemsys elements nelements "
+        "nsites volume density spacegroup_number spacegroup_symbol crystal_system point_group "
+        "band_gap dimensionality formation_energy_per_atom energy_per_atom_corrected energy_method "
+        "energy_note energy_above_hull is_stable decomposes_to phase_separation_energy_per_atom "
+        "hull_version source license dataset structure citation calculations stability "
+        "judged_hull_completeness published dimensionality_method electrochemical_windows screens"
+    ),
+    "MaterialRecordPage": "data meta",
+    "MaterialSearchPage": "data meta",
+    "OptimadeEntry": "id type attributes",
+    "OptimadeEntryPage": "data links meta",
+    "OptimadeImplementation": "name version source_url maintainer",
+    "OptimadeInfoAttributes": (
+        "api_version available_api_versions formats entry_types_by_format "
+        "available_endpoints is_index license available_licenses"
+    ),
+    "OptimadeInfoData": "type id attributes",
+    "OptimadeInfoPage": "data meta",
+    "OptimadeLinks": "next",
+    "OptimadeLinksPage": "data meta",
+    "OptimadeMeta": (
+        "query api_version more_data_available time_stamp provider implementation schema "
+        "data_returned data_available warnings _gnx_data_returned_is_estimate"
+    ),
+    "OptimadeProvider": "name description prefix homepage",
+    "OptimadeQuery": "representation",
+    "OptimadeSingleEntry": "data links meta",
+    "OptimadeStructureAttributes": (
+        "last_modified elements nelements elements_ratios "
+        "chemical_formula_descriptive chemical_formula_reduced "
+        "chemical_formula_anonymous dimension_types nperiodic_dimensions "
+        "lattice_vectors cartesian_site_positions nsites species species_at_sites "
+        "structure_features space_group_it_number _gnx_spacegroup_symbol "
+        "_gnx_crystal_system _gnx_formation_energy_per_atom _gnx_energy_above_hull "
+        "_gnx_is_stable _gnx_energy_method _gnx_band_gap _gnx_dimensionality "
+        "_gnx_license _gnx_source"
+    ),
+    "OptimadeStructuresInfo": "id type description properties formats output_fields_by_format",
+    "OptimadeStructuresInfoPage": "data meta",
+    "OptimadeWarning": "type detail",
+    "PymatgenStructure": "charge lattice properties sites @module @class",
+    "RecordMeta": "api_version total_doc",
+    "RoundAnswer": "data",
+    "RoundDetail": (
+        "id name status stage progress counts hit_rate prevalence daf created_at started_at "
+        "finished_at config metrics timings error screened_with energies"
+    ),
+    "RoundEnergies": "predicted evaluated",
+    "RoundListAnswer": "data",
+    "RoundSummary": (
+        "id name status stage progress counts hit_rate prevalence daf created_at started_at "
+        "finished_at"
+    ),
+    "ScreenDescription": "name title default_criteria stages latest_run",
+    "ScreenDetailAnswer": "data",
+    "ScreenListAnswer": "data",
+    "ScreenMaterialAnswer": "data",
+    "ScreenMaterialDoc": "material_id screen run outcome failed_stage stages",
+    "ScreenOutcome": "outcome failed_stage run stages",
+    "ScreenPreviewAnswer": "data",
+    "ScreenPreviewDoc": "screen criteria stages summary",
+    "ScreenResultRow": "material_id formula_pretty source failed_stage stages",
+    "ScreenResultsAnswer": "data meta",
+    "ScreenResultsMeta": "run outcome total_doc page per_page",
+    "ScreenRunDoc": "id criteria stages summary hull_version finished_at seconds",
+    "ScreenStageResult": "stage result why",
+    "ScreenSummary": "candidates passed_with_unknowns candidates_by_source passed_with_unknowns_by_source",
+    "SearchMeta": (
+        "api_version time_stamp total_doc total_doc_is_estimate page per_page max_page next_cursor "
+        "hull energies"
+    ),
+    "StabilityAnswer": "hull hull_version energies results",
+    "StabilityByHull": "all mp",
+    "StabilityEntry": "formula energy_ev energy_ev_per_atom",
+    "StabilityRecord": (
+        "is_member energy_above_hull is_stable decomposes_to phase_separation_energy_per_atom "
+        "published_energy_above_hull published_column disagrees_with_published note hull_version "
+        "hull_completeness"
+    ),
+    "StabilityRequest": "hull entries",
+    "StabilityResult": "formula chemsys e_form_ev_per_atom e_above_hull_ev_per_atom is_stable decomposition",
+    "StageCount": "name description input passed failed unknown output",
+    "StageDescription": "name description",
+    "SuperionicThreshold": "log10_ms_cm temperature_k source",
+    "SystemCompleteness": "binary_systems_without_phases note",
+    "UploadAnswer": "data meta",
+    "UploadFiles": "file format energy_ev method licence",
+    "UploadMeta": "import_run inserted updated unchanged warnings",
+    "UploadText": "structure format energy_ev method licence",
+    "UploadedMaterial": "material_id file formula nsites url",
+    "Verdict": "superionic conductivity_1000k_ms_cm study method",
+    "WindowRecord": (
+        "reduction_v oxidation_v shifted_ev_per_atom reduction_products oxidation_products note "
+        "hull_version unit"
+    ),
+    "WindowsByHull": "all mp",
+}
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker) -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str))
+
+
+def resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node or ("allOf" in node and len(node["allOf"]) == 1):
+        node = node["allOf"][0] if "allOf" in node else node
+        if "$ref" in node:
+            node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def json_responses(schema: dict):
+    """(method, path, status, schema) of every JSON success response."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for content_type, content in response.get("content", {}).items():
+                    if status.startswith("2") and content_type in JSON_TYPES:
+                        yield method, path, status, content["schema"]
+
+
+def test_it_validates_without_a_warning(tmp_path):
+    # drf-spectacular's own validation (the OpenAPI 3.0 JSON schema), warnings as errors
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"),
+                 stdout=io.StringIO(), stderr=io.StringIO())
+    assert (tmp_path / "schema.yaml").stat().st_size > 50_000
+
+
+def test_every_json_answer_has_named_properties_down_to_its_documents(schema):
+    seen = 0
+    for method, path, status, declared in json_responses(schema):
+        top = resolve(schema, declared)
+        assert top.get("type") == "object" and top.get("properties"), (method, path, status)
+        data = top["properties"].get("data")
+        if data is not None:
+            data = resolve(schema, data)
+            item = resolve(schema, data["items"]) if data.get("type") == "array" and "items" in data else data
+            assert item.get("properties") or path.endswith(("/links", "/figure/")), (method, path, "data")
+        seen += 1
+    assert seen >= 27  # every JSON operation of the REST, hull, screens, discovery, OPTIMADE and mp-api routes
+    # the file downloads declare their media types
+    structure = schema["paths"]["/api/v1/materials/{material_id}/structure"]["get"]["responses"]["200"]["content"]
+    assert {"chemical/x-cif", "text/plain", "application/json", "chemical/x-xyz"} <= set(structure)
+
+
+def test_every_field_says_what_it_is_and_every_number_its_unit(schema):
+    for name, component in schema["components"]["schemas"].items():
+        for field, declared in component.get("properties", {}).items():
+            text = declared.get("description", "")
+            assert len(text) > 3, (name, field)
+            if declared.get("type") in ("number", "integer"):
+                assert re.search(r"\([^)]+\)", text), (name, field, text)  # e.g. (eV/atom), (Å³), (count), (id)
+
+
+def test_it_pins_the_public_fields_of_every_response(schema):
+    declared = {name: " ".join(c["properties"]) for name, c in schema["components"]["schemas"].items()
+                if "properties" in c}
+    pinned = {name: " ".join(fields.split()) for name, fields in PINNED.items()}
+    assert declared == pinned
+
+
+def test_the_mp_documents_carry_only_emmet_fields_besides_licence_source_and_method(schema):
+    from emmet.core.summary import SummaryDoc
+    from emmet.core.thermo import ThermoDoc
+    from emmet.core.vasp.material import MaterialsDoc
+
+    ours = {"license", "source", "energy_method"}
+    for component, model in (("MPSummaryDoc", SummaryDoc), ("MPCoreDoc", MaterialsDoc), ("MPThermoDoc", ThermoDoc)):
+        fields = set(schema["components"]["schemas"][component]["properties"]) - ours
+        assert fields <= set(model.model_fields) | {"thermo_id"}, (component, fields - set(model.model_fields))
+
+
+# ---- real answers against their declared schemas ------------------------------------------------------
+
+def strict(schema: dict, node: dict) -> dict:
+    """A JSON Schema of ``node`` that also refuses undeclared fields (OpenAPI's nullable made explicit)."""
+    nullable = node.get("nullable", False)
+    node = resolve(schema, node)
+    nullable = nullable or node.get("nullable", False)
+    out = {k: v for k, v in node.items() if k not in ("nullable", "readOnly", "writeOnly", "format", "description")}
+    if "properties" in out:
+        out["properties"] = {k: strict(schema, v) for k, v in out["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = strict(schema, out["additionalProperties"])
+    if "items" in out:
+        out["items"] = strict(schema, out["items"])
+    for key in ("oneOf", "anyOf", "allOf"):
+        if key in out:
+            out[key] = [strict(schema, sub) for sub in out[key]]
+    return {"anyOf": [out, {"type": "null"}]} if nullable else out
+
+
+def response_schema(schema: dict, path: str, method: str = "get", status: str = "200") -> dict:
+    content = schema["paths"][path][method]["responses"][status]["content"]
+    return strict(schema, next(c["schema"] for t, c in content.items() if t in JSON_TYPES))
+
+
+@pytest.fixture
+def served(catalogue, db):
+    """The slice with both hulls, a screen run, an upload, a discovery round with an evaluated candidate."""
+    from discovery.models import Candidate, DiscoveryRound
+    from hullapi import services
+    from hullapi.models import HullSet
+    from materials.models import Material
+
+    services.recompute(HullSet.ALL)
+    services.recompute(HullSet.MP)
+    call_command("run_screen", "li_mn_oxides", stdout=io.StringIO(), stderr=io.StringIO())
+    gnome = Material.objects.filter(source="gnome", elements__contains=["Li"]).order_by("material_id").first()
+    rnd = DiscoveryRound.objects.create(name="schema", config={"evaluator": "chgnet"}, counts={"generated": 1},
+                                        metrics={"hit_rate": 1.0, "prevalence": 0.5, "daf": 2.0})
+    Candidate.objects.create(round=rnd, key="0123456789abcdef", method="substitution", parent=gnome.material_id,
+                             formula_reduced=gnome.formula_reduced, chemsys=gnome.chemsys, nsites=gnome.nsites,
+                             structure=gnome.structure, e_form_pred_ev_per_atom=-1.5, e_form_iqr_ev_per_atom=0.01,
+                             e_above_hull_pred_ev_per_atom=0.02, screened=True, arm="filtered", evaluation="done",
+                             evaluator="CHGNet 0.3.0 relax", energy_ev=-100.0, e_form_ev_per_atom=-1.49,
+                             e_above_hull_ev_per_atom=0.01, is_stable=False, material=gnome,
+                             hull_completeness={"binaries": 3, "covered": 3, "missing": [], "complete": True})
+    return {"gnome": gnome, "mp": Material.objects.filter(source="mp", chemsys="Li-O").first(), "round": rnd}
+
+
+def test_real_answers_match_their_declared_schemas_exactly(schema, served, client, admin_client, monkeypatch):
+    from jsonschema import Draft7Validator
+    from pymatgen.core import Lattice, Structure
+    from rest_framework.throttling import AnonRateThrottle
+
+    from materials.mp_ids import mp_alias
+
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "100000/min"})
+    gnome, mp, rnd = served["gnome"], served["mp"], served["round"]
+    gets = [
+        ("/api/v1/materials/", "/api/v1/materials/", {"chemsys": "Co-Li-O", "_all_fields": "true"}),
+        ("/api/v1/materials/", "/api/v1/materials/", {"elements": "Li", "_per_page": 3}),
+        ("/api/v1/materials/{material_id}/", f"/api/v1/materials/{gnome.material_id}/", {}),
+        ("/api/v1/materials/{material_id}/", f"/api/v1/materials/{mp.material_id}/", {}),
+        ("/api/v1/materials/{material_id}/conductivity/", f"/api/v1/materials/{gnome.material_id}/conductivity/", {}),
+        ("/api/v1/hull/{chemsys}/", "/api/v1/hull/Li-Mn-O/", {}),
+        ("/api/v1/hull/{chemsys}/", "/api/v1/hull/Co-Li-O/", {"hull": "mp"}),
+        ("/api/v1/hull/{chemsys}/figure/", "/api/v1/hull/Li-Mn-O/figure/", {}),
+        ("/api/v1/screens/", "/api/v1/screens/", {}),
+        ("/api/v1/screens/{name}/", "/api/v1/screens/li_mn_oxides/", {}),
+        ("/api/v1/screens/{name}/results", "/api/v1/screens/li_mn_oxides/results", {"outcome": "candidate"}),
+        ("/api/v1/screens/{name}/results", "/api/v1/screens/li_mn_oxides/results", {"outcome": "failed"}),
+        ("/api/v1/screens/{name}/materials/{material_id}",
+         f"/api/v1/screens/li_mn_oxides/materials/{gnome.material_id}", {}),
+        ("/api/v1/screens/{name}/preview", "/api/v1/screens/li_mn_oxides/preview", {"max_e_above_hull": "0.05"}),
+        ("/api/v1/discovery/rounds/", "/api/v1/discovery/rounds/", {}),
+        ("/api/v1/discovery/rounds/{id}/", f"/api/v1/discovery/rounds/{rnd.pk}/", {}),
+        ("/api/v1/discovery/rounds/{id}/candidates", f"/api/v1/discovery/rounds/{rnd.pk}/candidates", {"arm": "any"}),
+        ("/optimade/v1/info", "/optimade/v1/info", {}),
+        ("/optimade/v1/info/structures", "/optimade/v1/info/structures", {}),
+        ("/optimade/v1/links", "/optimade/v1/links", {}),
+        ("/optimade/v1/structures", "/optimade/v1/structures", {"page_limit": 3}),
+        ("/optimade/v1/structures", "/optimade/v1/structures", {"filter": 'elements HAS "Li"', "page_limit": 2,
+                                                                 "response_fields": "nsites,_gnx_energy_above_hull"}),
+        ("/optimade/v1/structures/{entry_id}", f"/optimade/v1/structures/{gnome.material_id}", {}),
+        ("/api/mp/heartbeat", "/api/mp/heartbeat", {}),
+        ("/api/mp/materials/summary/", "/api/mp/materials/summary/", {"chemsys": "Co-Li-O", "_all_fields": "True"}),
+        ("/api/mp/materials/summary/", "/api/mp/materials/summary/", {"elements": "Li", "_limit": 2}),
+        ("/api/mp/materials/core/", "/api/mp/materials/core/", {"material_ids": mp_alias(gnome.material_id),
+                                                                "_all_fields": "True"}),
+        ("/api/mp/materials/thermo/", "/api/mp/materials/thermo/", {"chemsys": "Li-Mn-O,Li-O", "_all_fields": "True"}),
+    ]
+    covered = set()
+    for declared, url, params in gets:
+        response = client.get(url, params)
+        assert response.status_code == 200, (url, response.content[:300])
+        errors = sorted(Draft7Validator(response_schema(schema, declared)).iter_errors(response.json()), key=str)
+        assert not errors, (url, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]])
+        covered.add(("get", declared))
+    structure = client.get(f"/api/v1/materials/{gnome.material_id}/structure", {"fmt": "json"})
+    assert not list(Draft7Validator(strict(schema, schema["paths"]["/api/v1/materials/{material_id}/structure"]["get"]
+                                           ["responses"]["200"]["content"]["application/json"]["schema"]))
+                    .iter_errors(json.loads(structure.content)))
+    covered.add(("get", "/api/v1/materials/{material_id}/structure"))
+    posts = [
+        ("/api/v1/hull/stability/", client, {"entries": [{"formula": "LiMnO2", "energy_ev_per_atom": -6.5},
+                                                         {"formula": "Li2O", "energy_ev": -14.3}]}, "200"),
+        ("/api/v1/materials/uploads/", admin_client,
+         {"structure": Structure(Lattice.cubic(5.69), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif"),
+          "format": "cif", "energy_ev": -6.9}, "201"),
+    ]
+    for declared, who, body, status in posts:
+        response = who.post(declared, body, content_type="application/json")
+        assert response.status_code == int(status), (declared, response.content[:300])
+        errors = list(Draft7Validator(response_schema(schema, declared, "post", status)).iter_errors(response.json()))
+        assert not errors, (declared, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]])
+        covered.add(("post", declared))
+    # every JSON operation was tried but starting a discovery round (it would run one)
+    every = {(m, p) for m, p, _, _ in json_responses(schema)}
+    assert every - covered == {("post", "/api/v1/discovery/rounds/")}
