@@ -391,8 +391,14 @@ def export_examples(path, *, splits=("train", "validation", "test")) -> int:
     with gzip.open(path, "wt", compresslevel=9) as fh:
         qs = (TrainingExample.objects.filter(status=TrainingExample.Status.DONE, split__in=list(splits))
               .order_by("pk"))
-        for e in qs.iterator(chunk_size=500):
+        for e in qs.select_related("batch").iterator(chunk_size=500):
             record = {f: getattr(e, f) for f in FILE_FIELDS}
+            record["detail"] = dict(e.detail or {})
+            if e.origin == TrainingExample.Origin.IMPORTED:  # where it came from before the file, not the file
+                record["origin"] = (e.detail or {}).get("origin", e.origin)
+            if e.batch is not None:
+                record["detail"]["batch"] = e.batch.name or f"batch {e.batch_id}"
+            record["detail"].pop("origin", None)
             record["structure"] = compact_structure(e.structure)
             record["relaxed_structure"] = compact_structure(e.relaxed_structure)
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
@@ -432,7 +438,8 @@ def import_examples(path) -> dict:
                 batch.append(TrainingExample(
                     key=str(r["key"])[:16], origin=TrainingExample.Origin.IMPORTED,
                     generator=str(r.get("generator", ""))[:16], parent=str(r.get("parent", ""))[:64],
-                    parent_formula=r["parent_formula"], detail=r.get("detail") or {},
+                    parent_formula=r["parent_formula"],
+                    detail={**(r.get("detail") or {}), "origin": str(r.get("origin") or "imported")[:16]},
                     formula_reduced=r["formula_reduced"], chemsys=r.get("chemsys", ""),
                     nsites=len(r["structure"]["species"]), split=candidate_split(r["parent_formula"]),
                     structure=full_structure(r["structure"]), status=TrainingExample.Status.DONE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from materials.models import Material, Source
 
+from .gnn.recipe import (FINETUNE_EPOCHS, FINETUNE_HUBER_DELTA, FINETUNE_LEARNING_RATE, FINETUNE_MIDWAY,
+                         FINETUNE_VOLUMES)
 from .models import ModelCheckpoint
 
 
@@ -212,15 +215,15 @@ def _figures(models, dft_test, records, unrelaxed) -> dict:
     return figures
 
 
-FINETUNE_VOLUMES = (0.85, 1.15)  # scaled copies of each unrelaxed candidate, same label (volume invariance)
 
 
-def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_size: int = 64,
-                      candidate_repeats: int = 3, volumes: tuple[float, ...] = FINETUNE_VOLUMES,
-                      base: ModelCheckpoint | None = None, name: str = "fine-tuned",
-                      out: Path | None = None, activate: bool = True, progress: bool = False,
-                      dft_limit: int | None = None, candidate_limit: int | None = None,
-                      members: int | None = None) -> ModelCheckpoint:
+def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = FINETUNE_LEARNING_RATE,
+                      batch_size: int = 64, candidate_repeats: int = 3,
+                      volumes: tuple[float, ...] = FINETUNE_VOLUMES, midway: tuple[float, ...] = FINETUNE_MIDWAY,
+                      huber_delta: float = FINETUNE_HUBER_DELTA, base: ModelCheckpoint | None = None,
+                      name: str = "fine-tuned", out: Path | None = None, activate: bool = True,
+                      progress: bool = False, dft_limit: int | None = None, candidate_limit: int | None = None,
+                      members: int | None = None, workers: int | None = None) -> ModelCheckpoint:
     """Fine-tune the base ensemble (default: the active one, else the released one) on the DFT training split
     plus the evaluated training examples, warm-started member by member; then compare both ensembles on the
     DFT test split and the validation candidates and activate the new one only when ``decide`` says so (and
@@ -228,15 +231,18 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
 
     ``candidate_repeats`` is how often each candidate example appears per epoch (they are few beside the DFT
     structures, which are all replayed every epoch so that the DFT test error does not drift); ``volumes`` adds
-    copies of each unrelaxed candidate scaled by these volume factors, with the same relaxed label. Members
-    predict at the evaluator's fidelity by default (what screening asks of them).
+    copies of each unrelaxed candidate scaled by these volume factors, and ``midway`` frames between the
+    unrelaxed and the relaxed cell, with the same relaxed label. Members predict at the evaluator's fidelity by
+    default (what screening asks of them). ``workers`` members train at once, in forked processes of one
+    thread each (default: ``GNOME_TRAIN_WORKERS``, else 1; the round's retrain stage and the admin use it too).
     """
     from .gnn.data import candidate_examples, data_hash, examples, split_of
     from .gnn.model import with_fidelities
     from .gnn.predict import load_model, save_checkpoint
-    from .gnn.train import TrainConfig, train
+    from .gnn.train import TrainConfig, train_members
 
     started = time.perf_counter()
+    workers = workers or int(os.environ.get("GNOME_TRAIN_WORKERS") or 1)
     base = base if base is not None else active_checkpoint("structure")
     out = out or Path(settings.VAR_DIR) / "models" / timezone.now().strftime("finetune-%Y%m%d-%H%M%S")
     checkpoint = ModelCheckpoint.objects.create(name=name, path=str(out), hardware=hardware())
@@ -251,7 +257,7 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
             raise ValueError("no evaluated training examples: run make_training_candidates or a discovery round first")
         if not val_records:
             raise ValueError("no evaluated validation examples: the activation decision needs them")
-        cand_train, skipped = candidate_examples(records, volumes=tuple(volumes))
+        cand_train, skipped = candidate_examples(records, volumes=tuple(volumes), midway=tuple(midway))
         val_unrelaxed, _ = candidate_examples(val_records, relaxed=False)
         dft_items, dft_skipped = examples(catalogue_items(dft_limit))
         dft_train = [e for e in dft_items if split_of(e.reduced_formula) == "train"]
@@ -262,13 +268,14 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
         fidelities = sorted({e.fidelity for e in cand_train})
         screen_fidelity = max(fidelities, key=lambda f: sum(e.fidelity == f for e in cand_train))
         train_set = dft_train + cand_train * candidate_repeats
-        plan = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+        plan = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, huber_delta=huber_delta)
         checkpoint.architecture = {**base_models[0].config.to_dict(), "fidelities": ["dft", *fidelities],
                                    "screen_fidelity": screen_fidelity}
         checkpoint.training = {**plan.__dict__, "warm_start": base.path if base else "released",
                                "dft_train": len(dft_train), "dft_test": len(dft_test),
                                "candidate_examples": len(cand_train), "candidate_structures": len(records),
                                "candidate_repeats": candidate_repeats, "volume_copies": list(volumes),
+                               "midway_frames": list(midway), "workers": workers,
                                "validation_candidates": len(val_unrelaxed),
                                "left_out": len(skipped) + len(dft_skipped),
                                "split": "DFT: md5(reduced formula) % 100 < 85; candidates: by parent formula "
@@ -276,17 +283,26 @@ def finetune_ensemble(*, epochs: int = 5, learning_rate: float = 5e-4, batch_siz
         checkpoint.data_hash = data_hash(train_set)
         checkpoint.n_train, checkpoint.n_test = len(train_set), len(dft_test)
         checkpoint.save()
-        models = []
-        for member, base_model in enumerate(base_models):
-            def report(m, member=member):
-                ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(
-                    progress=f"member {member + 1}/{len(base_models)}, epoch {m.epoch + 1}/{epochs}, validation "
-                             f"MAE {m.test_mae:.4f}")
+        finished: list[int] = []
 
+        def report_epoch(member, m):
+            ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(
+                progress=f"member {member + 1}/{len(base_models)}, epoch {m.epoch + 1}/{epochs}, validation "
+                         f"MAE {m.test_mae:.4f}")
+
+        def report_member(member, history):
+            finished.append(member)
+            ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(
+                progress=f"{len(finished)} of {len(base_models)} members fine-tuned (member {member + 1}: validation "
+                         f"MAE {history[-1].test_mae:.4f})")
+
+        jobs = []
+        for member, base_model in enumerate(base_models):
             initial = with_fidelities(base_model, ("dft", *fidelities), screen_fidelity)
-            model, _ = train(train_set, val_unrelaxed, initial.config, TrainConfig(**{**plan.__dict__, "seed": member}),
-                             out / f"member-{member}", progress=progress, on_epoch=report, initial=initial)
-            models.append(model)
+            jobs.append((initial.config, TrainConfig(**{**plan.__dict__, "seed": member}), out / f"member-{member}",
+                         initial))
+        models = train_members(train_set, val_unrelaxed, jobs, workers=workers, on_member=report_member,
+                               on_epoch=report_epoch, progress=progress)
         ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(progress="comparing with the base ensemble")
         base_figures = _figures(base_models, dft_test, val_records, val_unrelaxed)
         new_figures = _figures(models, dft_test, val_records, val_unrelaxed)

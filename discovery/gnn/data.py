@@ -152,16 +152,35 @@ def read_evaluated(path: Path, splits=("train", "validation", "test")) -> list[d
     return out
 
 
-def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True,
-                       volumes: tuple[float, ...] = ()) -> tuple[list[Example], dict[str, str]]:
+def path_frame(unrelaxed, relaxed, t: float):
+    """The structure a fraction ``t`` of the way from the unrelaxed to the relaxed one (same sites in the same
+    order, as a relaxation keeps them): lattice matrices and fractional coordinates interpolated linearly, each
+    site along its shortest periodic image."""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    if len(unrelaxed) != len(relaxed) or [s.specie.symbol for s in unrelaxed] != [s.specie.symbol for s in relaxed]:
+        raise GraphError("the relaxed structure does not hold the unrelaxed one's sites in the same order")
+    shift = relaxed.frac_coords - unrelaxed.frac_coords
+    shift -= np.round(shift)
+    lattice = Lattice((1 - t) * unrelaxed.lattice.matrix + t * relaxed.lattice.matrix)
+    return Structure(lattice, unrelaxed.species, unrelaxed.frac_coords + t * shift)
+
+
+def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True, volumes: tuple[float, ...] = (),
+                       midway: tuple[float, ...] = ()) -> tuple[list[Example], dict[str, str]]:
     """Examples of evaluated candidates: the structure as screened and the relaxed one (GNoME's first and last
     frames), both labelled with the evaluator's relaxed formation energy at its fidelity. Example ids are
     ``cand-<pk>-unrelaxed`` / ``cand-<pk>-relaxed``. ``volumes`` adds copies of the unrelaxed cell scaled by
     these volume factors (within 0.8 to 1.2), with the same label: a relaxation ends where it ends, whatever
-    the starting volume, so the prediction should not depend on it (``cand-<pk>-v0.90`` ...)."""
+    the starting volume, so the prediction should not depend on it (``cand-<pk>-v0.90`` ...). ``midway`` adds
+    frames between the two (``path_frame`` at each fraction, ``cand-<pk>-m0.50``), standing in for the
+    relaxation's intermediate frames, which GNoME also trained on, with the same label."""
     min_scale = float(tta_length_factors([0.8])[0])
     if any(not 0.8 <= v <= 1.2 for v in volumes):
         raise ValueError(f"volume factors must lie within 0.8 to 1.2 (got {volumes})")
+    if any(not 0 < t < 1 for t in midway):
+        raise ValueError(f"midway fractions must lie strictly between 0 and 1 (got {midway})")
     out, skipped = [], {}
     for r in records:
         if r.get("e_form_ev_per_atom") is None:
@@ -169,16 +188,21 @@ def candidate_examples(records, *, relaxed: bool = True, unrelaxed: bool = True,
             continue
         frames = ([("unrelaxed", r["structure"])] if unrelaxed else []) + (
             [("relaxed", r["relaxed_structure"])] if relaxed and r.get("relaxed_structure") else [])
+        if midway and unrelaxed and relaxed and r.get("relaxed_structure"):
+            first, last = structure_of(r["structure"]), structure_of(r["relaxed_structure"])
+            frames += [(f"m{t:.2f}", (first, last, t)) for t in midway]
         for frame, data in frames:
             try:
-                graph = graph_of(structure_of(data), min_scale=min_scale)
+                structure = path_frame(*data) if isinstance(data, tuple) else structure_of(data)
+                graph = graph_of(structure, min_scale=min_scale)
             except GraphError as exc:
                 skipped[f"{r['key']}:{frame}"] = str(exc)
                 continue
-            out.append(Example(f"cand-{r.get('pk', r['key'])}-{frame}", r["formula_reduced"], float(r["e_form_ev_per_atom"]), graph,
+            ident = r.get("pk", r["key"])
+            out.append(Example(f"cand-{ident}-{frame}", r["formula_reduced"], float(r["e_form_ev_per_atom"]), graph,
                                r["fidelity"]))
             if frame == "unrelaxed":
                 for volume, factor in zip(volumes, tta_length_factors(list(volumes)), strict=True):
-                    out.append(Example(f"cand-{r['pk']}-v{volume:.2f}", r["formula_reduced"],
+                    out.append(Example(f"cand-{ident}-v{volume:.2f}", r["formula_reduced"],
                                        float(r["e_form_ev_per_atom"]), graph.scaled(float(factor)), r["fidelity"]))
     return out, skipped

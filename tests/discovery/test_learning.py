@@ -80,6 +80,15 @@ def test_the_shipped_file_imports_once_and_its_bad_lines_are_named(tmp_path, shi
     assert stored.split == candidate_split(rows[0]["parent_formula"]) and stored.relaxed_structure["sites"]
     assert learning.import_examples(path)["added"] == 0  # idempotent
     assert TrainingExample.objects.count() == 2
+    # a re-export says where each example was made (not "imported") and keeps its batch
+    again = tmp_path / "again.jsonl.gz"
+    assert learning.export_examples(again) == 2
+    with gzip.open(again, "rt") as fh:
+        exported = {r["key"]: r for r in map(json.loads, fh)}
+    for row in (rows[0], rows[4]):
+        assert exported[row["key"]]["origin"] == row["origin"] != "imported"
+        assert exported[row["key"]]["detail"].get("batch") == row["detail"].get("batch")
+        assert "origin" not in exported[row["key"]]["detail"]
 
 
 def test_every_candidate_of_a_parent_composition_falls_in_one_split_and_parents_are_dft_training_crystals(
@@ -265,3 +274,58 @@ def test_shipped_examples_have_both_frames(shipped_lines):
     assert all("no formation energy" in skipped[r["key"]] for r in rows if r["e_form_ev_per_atom"] is None)
     frames = {e.material_id.rsplit("-", 1)[1] for e in examples}
     assert frames == {"unrelaxed", "relaxed"} and {e.fidelity for e in examples} == {"CHGNet 0.3.0"}
+
+
+def test_midway_frames_lie_on_the_relaxation_path(shipped_lines):
+    from discovery.gnn.data import path_frame, structure_of
+    from discovery.gnn.featurize import GraphError
+
+    rows = [json.loads(line) for line in shipped_lines]
+    moved = [r for r in rows if r["e_form_ev_per_atom"] is not None and r["steps"] and r["steps"] > 20][:5]
+    for r in moved:
+        first, last = structure_of(r["structure"]), structure_of(r["relaxed_structure"])
+        assert np.allclose(path_frame(first, last, 0.0).lattice.matrix, first.lattice.matrix)
+        end = path_frame(first, last, 1.0)
+        assert np.allclose(end.lattice.matrix, last.lattice.matrix)
+        wrapped = end.frac_coords - last.frac_coords
+        assert np.allclose(wrapped - np.round(wrapped), 0, atol=1e-9)  # the same sites, up to a lattice vector
+        middle = path_frame(first, last, 0.5)
+        # every site moves at most half a cell edge to its midway place (the shortest periodic image)
+        step = middle.frac_coords - first.frac_coords
+        assert np.all(np.abs(step) <= 0.25 + 1e-9)
+        assert middle.volume == pytest.approx(abs(np.linalg.det((first.lattice.matrix + last.lattice.matrix) / 2)))
+    examples, _ = candidate_examples(moved, volumes=(0.85,), midway=(0.25, 0.5))
+    assert sorted({e.material_id.rsplit("-", 1)[1] for e in examples}) == ["m0.25", "m0.50", "relaxed", "unrelaxed",
+                                                                           "v0.85"]
+    assert len(examples) == 5 * len(moved) and len({e.e_form for e in examples}) == len(moved)
+    with pytest.raises(ValueError, match="midway fractions"):
+        candidate_examples(moved, midway=(1.0,))
+    other = [r for r in rows if r["formula_reduced"] != moved[0]["formula_reduced"]][0]
+    with pytest.raises(GraphError, match="same order"):
+        path_frame(structure_of(moved[0]["structure"]), structure_of(other["relaxed_structure"]), 0.5)
+
+
+def test_members_trained_at_once_in_processes_learn_as_members_trained_here(shipped_path, tmp_path):
+    from discovery.gnn.train import train_members
+
+    train_records = read_evaluated(shipped_path, splits=("train",))[:96]
+    val_records = read_evaluated(shipped_path, splits=("validation",))[:48]
+    train_set, _ = candidate_examples(train_records)
+    val_set, _ = candidate_examples(val_records, relaxed=False)
+    bases = [with_fidelities(load_model(p)[0], ("dft", "CHGNet 0.3.0"), "CHGNet 0.3.0") for p in released_members()[:2]]
+    before = [mae(b, val_set) for b in bases]
+    finished = []
+
+    def jobs(folder):
+        return [(b.config, TrainConfig(epochs=2, learning_rate=5e-4, batch_size=32, huber_delta=0.01, seed=i),
+                 tmp_path / folder / f"member-{i}", b) for i, b in enumerate(bases)]
+
+    forked = train_members(train_set, val_set, jobs("forked"), workers=2,
+                           on_member=lambda member, history: finished.append((member, len(history))))
+    here = train_members(train_set, val_set, jobs("here"), workers=1)
+    assert sorted(finished) == [(0, 2), (1, 2)]
+    for i in range(2):
+        # the same seeded run, in a forked process or here: the same model (to float rounding)
+        assert mae(forked[i], val_set) == pytest.approx(mae(here[i], val_set), abs=2e-3)
+        assert abs(mae(forked[i], val_set) - before[i]) > 1e-4  # it trained
+    assert not list((tmp_path / "forked").glob("member-*/trained.pt"))  # handed over, then removed
