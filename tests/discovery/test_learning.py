@@ -187,6 +187,11 @@ def test_fine_tuning_lowers_the_validation_error_on_a_small_real_set(shipped_pat
     train_set, _ = candidate_examples(train_records)
     val_set, _ = candidate_examples(val_records, relaxed=False)
     base = with_fidelities(load_model(released_members()[0])[0], ("dft", "CHGNet 0.3.0"), "CHGNet 0.3.0")
+    # the released members have already learned these candidates: start from one that has not been told what the
+    # potential adds to DFT (its CHGNet row set to its DFT row), as a member fresh from the DFT data would be
+    with torch.no_grad():
+        base.fidelity_embedding[1] = base.fidelity_embedding[0]
+        base.fidelity_offset[1] = base.fidelity_offset[0]
     before = mae(base, val_set)
     model, history = train(train_set, val_set, base.config, TrainConfig(epochs=3, learning_rate=5e-4, batch_size=32),
                            tmp_path / "member", initial=base)
