@@ -393,12 +393,11 @@ def export_examples(path, *, splits=("train", "validation", "test")) -> int:
               .order_by("pk"))
         for e in qs.select_related("batch").iterator(chunk_size=500):
             record = {f: getattr(e, f) for f in FILE_FIELDS}
-            record["detail"] = dict(e.detail or {})
-            if e.origin == TrainingExample.Origin.IMPORTED:  # where it came from before the file, not the file
-                record["origin"] = (e.detail or {}).get("origin", e.origin)
+            record["detail"] = detail = dict(e.detail or {})
+            origin = detail.pop("origin", e.origin)  # an imported example: where it was made, not "imported"
+            record["origin"] = origin if e.origin == TrainingExample.Origin.IMPORTED else e.origin
             if e.batch is not None:
-                record["detail"]["batch"] = e.batch.name or f"batch {e.batch_id}"
-            record["detail"].pop("origin", None)
+                detail["batch"] = e.batch.name or f"batch {e.batch_id}"
             record["structure"] = compact_structure(e.structure)
             record["relaxed_structure"] = compact_structure(e.relaxed_structure)
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")

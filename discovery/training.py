@@ -215,8 +215,6 @@ def _figures(models, dft_test, records, unrelaxed) -> dict:
     return figures
 
 
-
-
 def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = FINETUNE_LEARNING_RATE,
                       batch_size: int = 64, candidate_repeats: int = 3,
                       volumes: tuple[float, ...] = FINETUNE_VOLUMES, midway: tuple[float, ...] = FINETUNE_MIDWAY,

@@ -63,8 +63,7 @@ def total(qs: QuerySet, timeout_ms: int | None = None) -> Total:
 
 
 def settled(found: Total, first_page: bool, rows: int, page_size: int) -> Total:
-    """An estimated total corrected by what a page saw: a short first page is the whole result, and there
-    are at least as many matches as the rows up to this page."""
+    """An estimated total corrected by what a page saw: a short first page is the whole result."""
     if not found.estimate:
         return found
     if first_page and rows < page_size:
@@ -74,7 +73,7 @@ def settled(found: Total, first_page: bool, rows: int, page_size: int) -> Total:
 
 def counted(qs: QuerySet, first_page: bool, rows: int, page_size: int) -> Total:
     """The number of matches of the query whose page held ``rows`` rows: a short first page is the whole answer
-    (nothing is counted), otherwise ``total`` as the page ``settled`` it."""
+    (nothing is counted), otherwise ``total``."""
     if first_page and rows < page_size:
         return Total(rows, False)
-    return settled(total(qs), first_page, rows, page_size)
+    return total(qs)

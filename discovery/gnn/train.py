@@ -180,14 +180,11 @@ def train(
 _SHARED: dict = {}  # what forked member processes read (copy-on-write), set just before they start
 
 
-def _train_member(job: tuple) -> tuple[int, Path, list[dict]]:
+def _train_member(job: tuple) -> tuple[int, list[dict]]:
     member, model_config, train_config, checkpoint_dir, initial = job
     torch.set_num_threads(1)
-    model, history = train(_SHARED["train"], _SHARED["test"], model_config, train_config, checkpoint_dir,
-                           initial=initial)
-    path = checkpoint_dir / "trained.pt"
-    save_checkpoint(path, model)
-    return member, path, [asdict(m) for m in history]
+    _, history = train(_SHARED["train"], _SHARED["test"], model_config, train_config, checkpoint_dir, initial=initial)
+    return member, [asdict(m) for m in history]  # the weights are in checkpoint_dir/last.pt, as train left them
 
 
 def train_members(train_set: Sequence[Example], test_set: Sequence[Example], jobs: Sequence[tuple], *,
@@ -197,7 +194,7 @@ def train_members(train_set: Sequence[Example], test_set: Sequence[Example], job
     """Train several members on one data set: ``jobs`` are (model config, train config, checkpoint dir,
     initial model or None), one per member, in member order. With ``workers`` > 1 they run in that many forked
     processes of one thread each (the examples are shared copy-on-write, not copied), each resumable from its
-    own checkpoint as ``train`` is; ``on_member`` hears of each member as it finishes (in the parent process),
+    own checkpoint as ``train`` is, and each model is read back from that checkpoint; ``on_member`` hears of each member as it finishes (in the parent process),
     ``on_epoch`` of each epoch only when members run here (``workers`` 1)."""
     if workers <= 1 or len(jobs) <= 1 or device().type == "cuda":
         models = []
@@ -212,20 +209,13 @@ def train_members(train_set: Sequence[Example], test_set: Sequence[Example], job
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     _SHARED.update(train=train_set, test=test_set)
-    paths: dict[int, Path] = {}
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
             futures = [pool.submit(_train_member, (member, *job)) for member, job in enumerate(jobs)]
             for future in as_completed(futures):
-                member, path, history = future.result()
-                paths[member] = path
+                member, history = future.result()
                 if on_member:
                     on_member(member, [EpochMetrics(**m) for m in history])
     finally:
         _SHARED.clear()
-    models = []
-    for member in range(len(jobs)):
-        model, _ = load_model(paths[member])
-        paths[member].unlink()
-        models.append(model)
-    return models
+    return [load_model(checkpoint_dir / "last.pt")[0] for _, _, checkpoint_dir, _ in jobs]

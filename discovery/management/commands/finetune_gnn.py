@@ -10,14 +10,13 @@ the released ensemble (discovery/gnn/released), which a fresh install screens wi
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from discovery.screening import summary
 from discovery.gnn import recipe
+from discovery.screening import summary
 from discovery.training import finetune_ensemble
 
 
@@ -33,8 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--candidate-repeats", type=int, default=3)
         parser.add_argument("--midway", default=",".join(f"{t:g}" for t in recipe.FINETUNE_MIDWAY),
                             help="Fractions of the relaxation path added as frames (default %(default)s; '' for none).")
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("GNOME_TRAIN_WORKERS") or 1),
-                            help="Members trained at once, one process each (default 1, or GNOME_TRAIN_WORKERS).")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="Members trained at once, one process each (default GNOME_TRAIN_WORKERS, else 1).")
         parser.add_argument("--members", type=int, default=None, help="Fine-tune only the first N members.")
         parser.add_argument("--out", default=None)
         parser.add_argument("--name", default="fine-tuned")
@@ -42,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--release", action="store_true", help="Copy the members to discovery/gnn/released.")
 
     def handle(self, *args, **o):
-        if o["epochs"] < 1 or o["lr"] <= 0 or o["loss_delta"] <= 0 or o["workers"] < 1:
+        if o["epochs"] < 1 or o["lr"] <= 0 or o["loss_delta"] <= 0 or (o["workers"] is not None and o["workers"] < 1):
             raise CommandError("--epochs and --workers must be at least 1, --lr and --loss-delta positive")
         try:
             midway = tuple(float(t) for t in o["midway"].split(",") if t.strip())
