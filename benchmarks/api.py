@@ -140,7 +140,6 @@ def main() -> None:
     from django.test import Client
 
     import gnome_site.wsgi  # noqa: F401 - the served application's process state (its gc.freeze() included)
-
     from materials.models import Material
 
     client = Client(HTTP_HOST="127.0.0.1")
@@ -202,7 +201,8 @@ def main() -> None:
     assert Material.objects.filter(regex).count() == Material.objects.filter(masks).count()
     regex_p50, _ = timed(lambda: run(regex), args.repeats)
     mask_p50, _ = timed(lambda: run(masks), args.repeats)
-    print(f"elements Li,O,P: regex on chemsys {regex_p50:.1f} ms, elements_all ({'GIN' if connection.vendor == 'postgresql' else 'bit masks'}) {mask_p50:.1f} ms "
+    print(f"elements Li,O,P: regex on chemsys {regex_p50:.1f} ms, "
+          f"elements_all ({'GIN' if connection.vendor == 'postgresql' else 'bit masks'}) {mask_p50:.1f} ms "
           f"({regex_p50 / mask_p50:.1f}x)")
 
 

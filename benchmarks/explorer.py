@@ -40,14 +40,14 @@ def main() -> None:
     import django
 
     django.setup()
+    import logging
+
     from django.test import Client
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
     from gnome_site.wsgi import application
     from materials.models import Material
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, application, threaded=True)

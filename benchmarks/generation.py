@@ -109,13 +109,11 @@ def main() -> None:
         return
     from pymatgen.core import Composition
 
+    from discovery.generation.candidates import GenerationError
     from discovery.generation.compositions import enumerate_compositions
     from discovery.generation.random_structures import RandomStructureStats, random_structures
     from discovery.generation.saps import saps
-    from discovery.generation.substitution import substitutions
-
-    from discovery.generation.candidates import GenerationError
-    from discovery.generation.substitution import seed_species
+    from discovery.generation.substitution import seed_species, substitutions
 
     chosen, read = [], 0
     for batch_start in range(0, 30000, 500):

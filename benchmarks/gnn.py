@@ -253,7 +253,8 @@ def paired(models, half, relaxer, structures, rounds: int, block: int = 150, rel
     full, bf16, relax, ratio, ratio16 = (statistics.median(column) for column in zip(*rows, strict=True))
     print(f"paired, {rounds} rounds of {block} candidates screened and {relaxations} relaxed (medians): screening "
           f"{full:.1f} candidates/s (bfloat16 {bf16:.1f}), CHGNet relaxation {relax:.2f}/s; screening vs relaxation "
-          f"{ratio:.0f}x (bfloat16 {ratio16:.0f}x; per round {min(r[3] for r in rows):.0f}x to {max(r[3] for r in rows):.0f}x)")
+          f"{ratio:.0f}x (bfloat16 {ratio16:.0f}x; per round {min(r[3] for r in rows):.0f}x to "
+          f"{max(r[3] for r in rows):.0f}x)")
 
 
 def _throughput(models, structures, repeats: int = 3, **options) -> float:

@@ -68,7 +68,8 @@ def default_data_dir() -> Path:
 
 
 def load_references(data_dir: Path) -> dict[str, float]:
-    return {element: energy for element, (energy, _) in readers.read_references(data_dir / readers.ELEMENTAL_REFERENCES).items()}
+    return {element: energy
+            for element, (energy, _) in readers.read_references(data_dir / readers.ELEMENTAL_REFERENCES).items()}
 
 
 def gnome_entries(data_dir: Path, refs: dict[str, float]) -> list[HullEntry]:
@@ -87,7 +88,8 @@ def gnome_entries(data_dir: Path, refs: dict[str, float]) -> list[HullEntry]:
     return entries
 
 
-def mp_entries(data_dir: Path, refs: dict[str, float], cache_dir: Path, workers: int) -> tuple[list[HullEntry], dict[str, str]]:
+def mp_entries(data_dir: Path, refs: dict[str, float], cache_dir: Path,
+               workers: int) -> tuple[list[HullEntry], dict[str, str]]:
     """Snapshot rows with MP2020-corrected energies, and rows the correction rejected (id -> reason)."""
     source = data_dir / readers.MP_SNAPSHOT
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
@@ -182,13 +184,15 @@ def compare(result: HullResult, theirs: dict[str, Placement], refs: dict[str, fl
             named[element_of.get(entry_id, entry_id)] += fraction
         return named
 
-    diff, worst = max((abs(s.e_above_hull_ev_per_atom - theirs[k].e_above_hull_ev_per_atom), k) for k, s in result.stability.items())
+    diff, worst = max((abs(s.e_above_hull_ev_per_atom - theirs[k].e_above_hull_ev_per_atom), k)
+                      for k, s in result.stability.items())
     decompositions = vertices = stable = 0
     for entry_id, ours in result.stability.items():
         a, b = terminal_named(ours.decomposition), terminal_named(theirs[entry_id].decomposition.items())
         decompositions += set(a) != set(b) or any(abs(a[k] - b[k]) > 1e-6 for k in a)
         vertices += ours.on_hull != theirs[entry_id].on_hull and "-" in ours.chemsys
-        stable += ours.is_stable != (theirs[entry_id].e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + ROUNDING_EV_PER_ATOM)
+        stable += ours.is_stable != (theirs[entry_id].e_above_hull_ev_per_atom
+                                     <= STABILITY_TOL_EV_PER_ATOM + ROUNDING_EV_PER_ATOM)
     return (f"max |diff e_above_hull| {diff:.1e} eV/atom ({worst}); differing: decompositions {decompositions}, "
             f"compound hull vertices {vertices}, stable flags {stable}")
 
@@ -260,7 +264,8 @@ def main() -> None:
     # (c) counts
     stable = sum(s.is_stable for s in result.stability.values())
     vertices = sum(s.on_hull for s in result.stability.values())
-    at_threshold = sum(abs(s.e_above_hull_ev_per_atom - STABILITY_TOL_EV_PER_ATOM) <= ROUNDING_EV_PER_ATOM for s in result.stability.values())
+    at_threshold = sum(abs(s.e_above_hull_ev_per_atom - STABILITY_TOL_EV_PER_ATOM) <= ROUNDING_EV_PER_ATOM
+                       for s in result.stability.values())
     print(f"\n(c) stable (e_above_hull <= 5e-5 eV/atom): {stable} of {len(result.stability)} "
           f"({at_threshold} of them exactly at 5e-5); hull vertices: {vertices}")
     reasons = Counter(reason.split(":")[0] for reason in result.not_placed.values())

@@ -43,7 +43,8 @@ def time_parsers(rows: int) -> None:
 
     from materials import readers, science
 
-    texts = [r["structure_text"] for _, r in islice(readers.read_gnome_sample(Path(settings.GNOME_DATA_DIR) / readers.GNOME_SAMPLE), rows)]
+    texts = [r["structure_text"]
+             for _, r in islice(readers.read_gnome_sample(Path(settings.GNOME_DATA_DIR) / readers.GNOME_SAMPLE), rows)]
     fast, slow = [], []
     for _ in range(3):
         t = time.perf_counter()

@@ -114,7 +114,8 @@ def main() -> None:
         verdict = "superionic" if is_superionic(result.conductivity_ms_cm) else "not superionic"
         # a molten framework would make any Li "diffuse": the other species' diffusivities say whether it held
         others = sorted({site.specie.symbol for site in frames[0]} - {"Li"})
-        framework = ", ".join(f"{el} {diffusion(frames, el, settings.temperature_k, settings.save_every * settings.timestep_fs).diffusivity_cm2_s:.1e}"
+        interval_fs = settings.save_every * settings.timestep_fs
+        framework = ", ".join(f"{el} {diffusion(frames, el, settings.temperature_k, interval_fs).diffusivity_cm2_s:.1e}"
                               for el in others)
         temperatures = [atoms.get_temperature() for _, atoms in run.frames(settings.production_start)]
         print(f"  {material_id} {structures[material_id].composition.reduced_formula:12s} {len(run.supercell):4d} atoms: "

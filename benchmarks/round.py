@@ -117,7 +117,7 @@ def report(rnd, wall: float, ensemble) -> None:
               f"{h['evaluated_filtered']}{ci(h['stable_filtered'], h['evaluated_filtered'])}), prevalence "
               f"{pct(h['prevalence'])} ({h['stable_control']}/{h['evaluated_control']}"
               f"{ci(h['stable_control'], h['evaluated_control'])})")
-    print(f"new stable (on the 'all' hull, by the evaluator's energy): " + (", ".join(
+    print("new stable (on the 'all' hull, by the evaluator's energy): " + (", ".join(
         f"{x['formula']} ({'complete' if (x.get('hull_completeness') or {}).get('complete') else 'incomplete'} binary hulls)"
         for x in m["new_stable"]) or "none"))
 

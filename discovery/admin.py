@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from materials.admin import ReadOnlyMixin
 
 from . import conductivity, rounds, tasks
-from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint, TrainingBatch, TrainingExample
+from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint, RelaxJob, TrainingBatch, TrainingExample
 
 
 @admin.register(ModelCheckpoint)
@@ -111,7 +111,8 @@ class DiscoveryRoundForm(forms.ModelForm):
                                              help_text="Keep candidates predicted below this, eV/atom above the 'all' hull.")
     evaluation_budget = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["evaluation_budget"])
     control_fraction = forms.FloatField(min_value=0, max_value=1, initial=rounds.DEFAULTS["control_fraction"],
-                                        help_text="Random unfiltered candidates evaluated as a control, share of the budget.")
+                                        help_text="Random unfiltered candidates evaluated as a control, "
+                                                  "share of the budget.")
     evaluator = forms.ChoiceField(choices=[("chgnet", "CHGNet 0.3.0 (potential)"), ("sevennet", "SevenNet-0 (potential)")])
     precision = forms.ChoiceField(choices=[("float32", "float32 (reference)"),
                                            ("bfloat16", "bfloat16 (1.4x faster on CPUs with AVX-512 BF16)")],
@@ -364,3 +365,28 @@ class TrainingExampleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="above the hull when judged (eV/atom, the evaluator's)")
     def e_above_hull(self, obj):
         return "—" if obj.e_above_hull_ev_per_atom is None else f"{obj.e_above_hull_ev_per_atom:.4f}"
+
+
+@admin.register(RelaxJob)
+class RelaxJobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Relaxations staff asked for through POST /api/v1/predict/relax/: shown, never edited (nothing here is in the
+    catalogue)."""
+
+    list_display = ("pk", "formula_reduced", "nsites", "status", "method", "e_form", "e_above_hull", "user",
+                    "created_at", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("formula_reduced",)
+    exclude = ("structure",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in RelaxJob._meta.fields if f.name != "structure"] + ["e_form", "e_above_hull"]
+
+    @admin.display(description="formation energy (eV/atom, the evaluator's: a potential, not DFT)")
+    def e_form(self, obj):
+        value = (obj.result or {}).get("e_form_ev_per_atom")
+        return "—" if value is None else f"{value:.4f}"
+
+    @admin.display(description="above the 'all' hull (meV/atom, the evaluator's)")
+    def e_above_hull(self, obj):
+        value = (((obj.result or {}).get("stability") or {}).get("all") or {}).get("e_above_hull_ev_per_atom")
+        return "—" if value is None else f"{value * 1000:.1f}"

@@ -71,7 +71,8 @@ def check_study(material_ids: Iterable[str], temperatures_k: Iterable[float] = (
         raise StudyError(str(exc)) from None
     materials = {m.material_id: m for m in Material.objects.filter(material_id__in=ids)}
     problems = [f"{i}: no such material" for i in ids if i not in materials]
-    problems += [f"{i}: no structure (an energy-only hull phase)" for i in ids if i in materials and materials[i].structure is None]
+    problems += [f"{i}: no structure (an energy-only hull phase)" for i in ids
+                 if i in materials and materials[i].structure is None]
     problems += [f"{i}: contains no {SPECIE}" for i in ids if i in materials and SPECIE not in materials[i].elements]
     if problems:
         raise StudyError("; ".join(problems))
@@ -118,8 +119,8 @@ def run(run_id: int) -> MDRunRecord:
         return record
     settings = MDSettings(**{**record.study.settings, "temperature_k": record.temperature_k})
     started = time.perf_counter()
-    MDRunRecord.objects.filter(pk=run_id).update(status=MDStudy.Status.RUNNING, started_at=record.started_at or timezone.now(),
-                                                 error="")
+    MDRunRecord.objects.filter(pk=run_id).update(status=MDStudy.Status.RUNNING,
+                                                 started_at=record.started_at or timezone.now(), error="")
     MDStudy.objects.filter(pk=record.study_id, status=MDStudy.Status.QUEUED).update(status=MDStudy.Status.RUNNING)
     try:
         simulation = MDRun(record.material.get_structure(), settings, run_directory(record))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from materials.fields import JSONField
@@ -272,8 +273,44 @@ class MDRun(models.Model):
 
     class Meta:
         ordering = ["study_id", "material_id", "temperature_k"]
-        constraints = [models.UniqueConstraint(fields=["study", "material", "temperature_k"], name="md_run_one_per_temperature")]
+        constraints = [models.UniqueConstraint(fields=["study", "material", "temperature_k"],
+                                               name="md_run_one_per_temperature")]
         verbose_name = "MD run"
 
     def __str__(self) -> str:
         return f"MD run #{self.pk} {self.material_id} {self.temperature_k:.0f} K ({self.status})"
+
+
+class RelaxJob(models.Model):
+    """A staff user's request to relax an uploaded crystal with the default evaluator (``discovery.predicting``):
+    the relaxed energy and its place on both hulls. A machine-learned potential's energy unless the method says
+    otherwise; nothing enters the catalogue."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    structure = JSONField(help_text="pymatgen Structure.as_dict() as uploaded (unrelaxed).")
+    formula_reduced = models.CharField(max_length=120)
+    nsites = models.PositiveIntegerField()
+    evaluator = models.CharField(max_length=40, help_text="Evaluator name, e.g. 'chgnet'.")
+    method = models.CharField(max_length=160, blank=True, help_text="The evaluator's method, e.g. 'CHGNet 0.3.0 relax "
+                                                                    "(FIRE, fmax 0.05 eV/Å, ...)'.")
+    result = JSONField(default=dict, blank=True, help_text="Relaxed energy (eV), formation energy (eV/atom), hull "
+                                                           "placement on both hulls, relaxed structure.")
+    error = models.TextField(blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="relax_jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = "relaxation job"
+
+    def __str__(self) -> str:
+        return f"relaxation #{self.pk} {self.formula_reduced} ({self.status})"

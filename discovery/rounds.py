@@ -22,13 +22,13 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from hullapi.engine import is_stable_energy
 from materials.models import Calculation, Licence, Material, Source
 
 from .models import Candidate, DiscoveryRound
 
 Stage = DiscoveryRound.Stage
 ORDER = list(Stage)  # the stages in the order a round goes through them
-STABLE_EV_PER_ATOM = 5e-5  # GNoME's tolerance, as the hull engine
 DISCOVERY_DATASET = "GNoME Explorer discovery rounds"
 DISCOVERY_LICENCE = Licence.CC_BY_NC_4  # derived from GNoME seeds and a model trained on CC BY-NC data
 
@@ -564,8 +564,7 @@ def measure(round_id: int) -> dict:
     for c in evaluated:
         s = stability.get(c.material_id)
         c.e_above_hull_ev_per_atom = s.e_above_hull_ev_per_atom if s else None
-        c.is_stable = bool(s and s.e_above_hull_ev_per_atom is not None
-                           and s.e_above_hull_ev_per_atom <= STABLE_EV_PER_ATOM)
+        c.is_stable = bool(s) and is_stable_energy(s.e_above_hull_ev_per_atom)
         arms[c.arm].append(c.is_stable)
         if (c.hull_completeness or {}).get("complete"):
             complete_arms[c.arm].append(c.is_stable)

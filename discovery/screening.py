@@ -25,7 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-STABLE_EV_PER_ATOM = 5e-5
+from hullapi.engine import ROUNDING_EV_PER_ATOM, STABILITY_TOL_EV_PER_ATOM
+
+STABLE_EV_PER_ATOM = STABILITY_TOL_EV_PER_ATOM  # compared as the hull engine compares it (up to rounding)
 TOP_SHARES = (0.1, 0.25)  # the lowest-predicted 10 % and 25 % of the candidates (an evaluation budget)
 Z95 = 1.959963984540054
 
@@ -93,15 +95,16 @@ def screening_metrics(predicted_e_form: Sequence[float], true_e_form: Sequence[f
     placed = np.array([x is not None for x in true_e_above_hull], dtype=bool)
     above = np.array([x if x is not None else np.nan for x in true_e_above_hull], dtype=float)[placed]
     predicted_above = above + error[placed]
-    hit = above <= stable
+    hit = above <= stable + ROUNDING_EV_PER_ATOM
     at_threshold = _classification(predicted_above < threshold, hit)
     at_threshold.update(_bootstrap(predicted_above < threshold, hit, resamples, seed) if len(hit) else {})
     # what a perfect model would reach at this threshold: it passes every candidate truly below it, so
     # candidates between stable and the threshold cap its precision and DAF
     oracle = _classification(above < threshold, hit)
     at_threshold["precision_ceiling"], at_threshold["daf_ceiling"] = oracle["precision"], oracle["daf"]
-    at_zero = _classification(predicted_above <= stable, hit)
-    at_zero.update(_bootstrap(predicted_above <= stable, hit, resamples, seed) if len(hit) else {})
+    predicted_stable = predicted_above <= stable + ROUNDING_EV_PER_ATOM
+    at_zero = _classification(predicted_stable, hit)
+    at_zero.update(_bootstrap(predicted_stable, hit, resamples, seed) if len(hit) else {})
     # a round evaluates the lowest predicted first, up to its budget: the hit rate of the top share
     ranked = {}
     order = np.argsort(predicted_above, kind="stable")

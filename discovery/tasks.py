@@ -176,3 +176,14 @@ def finetune_gnn(**options) -> int:
     from .training import finetune_ensemble
 
     return finetune_ensemble(**options).pk
+
+
+# ---- relaxing an uploaded crystal (discovery.predicting) -------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def relax_uploaded(job_id: int) -> str:
+    """Relax a staff user's crystal with the default evaluator; the job row holds the outcome."""
+    from . import predicting
+
+    return predicting.run_relax_job(job_id).status

@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from materials.models import Material, Source
 
-from .gnn.recipe import (FINETUNE_EPOCHS, FINETUNE_HUBER_DELTA, FINETUNE_LEARNING_RATE, FINETUNE_MIDWAY,
-                         FINETUNE_VOLUMES)
+from .gnn.recipe import FINETUNE_EPOCHS, FINETUNE_HUBER_DELTA, FINETUNE_LEARNING_RATE, FINETUNE_MIDWAY, FINETUNE_VOLUMES
 from .models import ModelCheckpoint
 
 

@@ -3,7 +3,7 @@
 It reads the catalogue through the same query module as the REST API (materials.query) and the hull and
 screens through their services; it never builds a filter of its own. Pages: search (/explorer/),
 material (/explorer/material/<id>), screens (/explorer/screens), discovery (/explorer/discovery, and one round
-at /explorer/discovery/<round id>).
+at /explorer/discovery/<round id>), predict (/explorer/predict: frontend.predict_page).
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def create_app():
     from crystal_toolkit.components.structure import StructureMoleculeComponent
     from dash import dcc, html
 
-    from . import callbacks
+    from . import callbacks, predict_page
 
     _patch_pymatgen()
+    predict_viewer = predict_page.viewer()
     structure = StructureMoleculeComponent(id="structure", show_compass=True, color_scheme="VESTA",
                                            bonding_strategy="CrystalNN", unit_cell_choice="input")
     layout = html.Div([
@@ -75,6 +76,7 @@ def create_app():
                 html.A("Search", href=PREFIX, className="navbar-item"),
                 html.A("Screens", href=f"{PREFIX}screens", className="navbar-item"),
                 html.A("Discovery", href=f"{PREFIX}discovery", className="navbar-item"),
+                html.A("Predict", href=f"{PREFIX}predict", className="navbar-item"),
                 html.A("API", href="/api/docs/", className="navbar-item"),
                 html.A("OPTIMADE", href="/optimade/v1/info", className="navbar-item"),
             ])]),
@@ -86,8 +88,10 @@ def create_app():
                      children=[html.H4("Crystal structure", className="title is-5"), structure.layout(size="500px")]),
         ]),
         html.Footer(className="footer", children=html.P(
-            "GNoME data: CC BY-NC 4.0 (Merchant et al., Nature 2023). Materials Project data: CC BY 4.0. Energies are "
-            "DFT as published unless marked as a model's prediction.", className="has-text-centered is-size-7")),
+            "GNoME data: CC BY-NC 4.0 (Merchant et al., Nature 2023). Materials Project data: CC BY 4.0. Energies of "
+            "GNoME and Materials Project entries are DFT as published; those of discovery materials come from a "
+            "machine-learned potential (named on each), and a model's predictions are marked as such.",
+            className="has-text-centered is-size-7")),
     ])
     app = dash.Dash(
         __name__,
@@ -101,6 +105,7 @@ def create_app():
         plugins=[CrystalToolkitPlugin(layout=layout, cache=_cache(), use_default_css=False)],
     )
     callbacks.register(app, structure)
+    predict_page.register(app, predict_viewer)
 
     @app.server.teardown_request
     def _close_connections(_exc):  # what Django does at the end of each of its own requests

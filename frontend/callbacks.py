@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from dash import ALL, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
-from . import search
+from . import predict_page, search, similar
 from .app import (
     COLUMNS,
     CRYSTAL_SYSTEMS,
@@ -190,13 +190,15 @@ def material_page(material_id: str):
     row = catalogue_query.parse({"material_ids": material_id, "_all_fields": "true"}).queryset().values(
         *catalogue_query.value_paths(tuple(catalogue_query.FIELDS))).get()
     doc = catalogue_query.document(row, tuple(catalogue_query.FIELDS))
-    licence = "CC BY-NC 4.0 (GNoME, non-commercial)" if material.licence == "CC-BY-NC-4.0" else material.get_licence_display()
+    licence = ("CC BY-NC 4.0 (GNoME, non-commercial)" if material.licence == "CC-BY-NC-4.0"
+               else material.get_licence_display())
     properties = _table([
         ("Formula", f"{doc['formula_pretty']} (cell {doc['composition']})"), ("Chemical system", doc["chemsys"]),
         ("Space group", f"{doc['spacegroup_symbol']} ({doc['spacegroup_number']})" if doc["spacegroup_number"] else None),
         ("Crystal system", doc["crystal_system"]), ("Sites", doc["nsites"]),
         ("Volume (Å³)", fmt(doc["volume"], 2)), ("Density (g/cm³)", fmt(doc["density"], 3)),
-        ("Formation energy (eV/atom)", f"{fmt(doc['formation_energy_per_atom'], 4)} ({doc['energy_method'] or 'no method'})"),
+        ("Formation energy (eV/atom)",
+         f"{fmt(doc['formation_energy_per_atom'], 4)} ({doc['energy_method'] or 'no method'})"),
         ("Band gap (eV)", fmt(doc["band_gap"], 2) if doc["band_gap"] is not None else "not computed"),
         ("Dimensionality (Cheon, 0.45 Å)", doc["dimensionality"] or "not computed"),
         ("Source", f"{material.get_source_display()}, {material.dataset}"), ("Licence", licence),
@@ -251,7 +253,7 @@ def material_page(material_id: str):
             html.Div(className="column is-7", children=[html.H4("Stability", className="title is-5"),
                                                         _table(stability_rows), figure]),
         ]),
-        *conductivity_panel(material),
+        *conductivity_panel(material), *similar.panel(material_id),
     ])
     return content, material.get_structure()
 
@@ -756,6 +758,8 @@ def register(app, structure) -> None:
                 return content, ({"display": "block"} if crystal is not None else hidden), crystal
             if path.rstrip("/") == "/screens":
                 return screens_page(), hidden, no_update
+            if path.rstrip("/") == "/predict":
+                return predict_page.page(), hidden, no_update
             if path.rstrip("/") == "/discovery" or path.startswith("/discovery/"):
                 return discovery_page(unquote(path[len("/discovery"):]).strip("/") or None), hidden, no_update
             return search_page(search.from_url(query_string)), hidden, no_update

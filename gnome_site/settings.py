@@ -3,7 +3,7 @@
 With no environment set the project runs on the embedded default: a SQLite file in ``var/``,
 Celery tasks executed eagerly in-process, a local-memory cache and the data in ``../shared/data``.
 Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``REDIS_URL``, ``SECRET_KEY``,
-``ALLOWED_HOSTS`` and ``DEBUG=False`` (see README.md).
+``ALLOWED_HOSTS`` and ``DEBUG=False`` (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -220,7 +220,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["materials.permissions.ReadOnlyOrStaff"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "600/min")},
+    # "predict": POST /api/v1/predict/ runs the GNN ensemble and a structure match per request, for anyone
+    "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "600/min"),
+                               "predict": env_str("API_PREDICT_RATE", "30/min")},
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "gnome_site.errors.api_exception_handler",
 }
@@ -248,5 +250,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GNOME_UPLOAD_MAX_BYTES + 512 * 1024  # non-file bo
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # trajectories and checkpoints of MD runs (discovery.conductivity)
 GNOME_MD_DIR = Path(env_str("GNOME_MD_DIR") or (VAR_DIR / "md")).resolve()
+# torch threads of one prediction (POST /api/v1/predict/): one is fastest for a single crystal (benchmarks/predict.py)
+GNOME_PREDICT_THREADS = env_int("GNOME_PREDICT_THREADS", 1)
 # processes of a hull recompute (0: one per core; a Celery prefork child always uses 1)
 GNOME_HULL_WORKERS = env_int("GNOME_HULL_WORKERS", 0)

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from discovery.api import MaterialConductivity
@@ -20,6 +19,7 @@ urlpatterns = [
     path("api/v1/materials/", include("materials.urls")),
     path("api/v1/screens/", include("hullapi.screen_urls")),
     path("api/v1/discovery/", include("discovery.urls")),
+    path("api/v1/predict/", include("discovery.predict_urls")),
     path("api/mp/", include("materials.mp_urls")),  # the mp-api client's routes (docs/mp_api.md)
     path("optimade/", include("materials.optimade.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

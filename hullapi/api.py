@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pymatgen.core import Composition, Element
@@ -12,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from materials import versioned_cache
-from materials.models import Material
+from materials.models import Material, Source
 from materials.services import formulas
 
 from . import api_schemas, services
@@ -21,7 +22,8 @@ from .models import HULL_SET_SOURCES, HullSet, Stability
 MAX_ELEMENTS = 10
 MAX_QUERY_ENTRIES = 1000
 FIGURE_MAX_ELEMENTS = 4
-ENERGY_LABEL = "energies as stored: DFT (GNoME PBE/PBE+U, Materials Project GGA/GGA+U, MP2020-compatible) unless the method says otherwise"
+ENERGY_LABEL = ("energies as stored: DFT (GNoME PBE/PBE+U, Materials Project GGA/GGA+U, MP2020-compatible) "
+                "unless the method says otherwise")
 
 
 def _hull_param(request) -> str:
@@ -143,15 +145,28 @@ def phase_diagram_figure(system: str, hull: str, highlight: str | None = None) -
         raise ValidationError({"chemsys": f"no elemental reference for {', '.join(missing)}"})
     members = Material.objects.filter(
         chemsys__in=services.subsystems([system]), source__in=HULL_SET_SOURCES[hull], energy_corrected_ev__isnull=False
-    ).values_list("material_id", "formula", "energy_corrected_ev")
+    ).values_list("material_id", "formula", "energy_corrected_ev", "source")
     entries = [PDEntry(Composition(el), refs[el], name=el) for el in elements]
     entries += [PDEntry(Composition(formula), energy, name=f"{Composition(formula).reduced_formula} ({mid})")
-                for mid, formula, energy in members]
+                for mid, formula, energy, _source in members]
     plotter = PDPlotter(PhaseDiagram(entries), backend="plotly", show_unstable=0.2)
     marked = [e for e in entries if highlight and e.name.endswith(f"({highlight})")]
     figure = plotter.get_plot(highlight_entries=marked or None)
-    figure.update_layout(title=f"{system} phase diagram ({hull} hull; DFT energies, MP2020-compatible)")
+    figure.update_layout(title=f"{system} phase diagram ({hull} hull; {energy_sources([m[3] for m in members])})")
     return figure.to_plotly_json()
+
+
+def energy_sources(sources) -> str:
+    """What the energies of a drawn hull are, from the sources of its phases: DFT for the GNoME and Materials
+    Project rows; the "all" hull may also hold discovery energies, which come from a machine-learned potential."""
+    counts = Counter(sources)
+    parts = [f"{counts[s]} {label}" for s, label in ((Source.DISCOVERY, "from a machine-learned potential "
+                                                     "(discovery rounds)"), (Source.SCALE, "synthetic (scale test)"))
+             if counts.get(s)]
+    dft = sum(n for s, n in counts.items() if s in (Source.GNOME, Source.MP))
+    if not parts:
+        return "DFT energies, MP2020-compatible"
+    return f"MP2020-compatible energies: {dft} DFT, " + ", ".join(parts)
 
 
 class StabilityQuery(APIView):
@@ -208,21 +223,28 @@ class StabilityQuery(APIView):
             raise ValidationError({"entries": [{"index": i, "message": "each entry must be an object"}]})
         formula = item.get("formula")
         if not isinstance(formula, str) or not formula.strip() or len(formula) > 200:
-            raise ValidationError({"entries": [{"index": i, "field": "formula", "message": "a formula (at most 200 characters) is required"}]})
+            raise ValidationError({"entries": [{"index": i, "field": "formula",
+                                                "message": "a formula (at most 200 characters) is required"}]})
         try:
             comp = Composition(formula)
         except Exception:
-            raise ValidationError({"entries": [{"index": i, "field": "formula", "message": f"malformed formula {formula!r}"}]}) from None
+            raise ValidationError({"entries": [{"index": i, "field": "formula",
+                                                "message": f"malformed formula {formula!r}"}]}) from None
         if any(not Element.is_valid_symbol(getattr(el, "symbol", str(el))) for el in comp.elements):
-            raise ValidationError({"entries": [{"index": i, "field": "formula", "message": f"unknown element in {formula!r}"}]})
+            raise ValidationError({"entries": [{"index": i, "field": "formula",
+                                                "message": f"unknown element in {formula!r}"}]})
         if len(comp.elements) > MAX_ELEMENTS:
-            raise ValidationError({"entries": [{"index": i, "field": "formula", "message": f"{len(comp.elements)} elements; at most {MAX_ELEMENTS}"}]})
+            raise ValidationError({"entries": [{"index": i, "field": "formula",
+                                                "message": f"{len(comp.elements)} elements; at most {MAX_ELEMENTS}"}]})
         given = [k for k in ("energy_ev", "energy_ev_per_atom") if item.get(k) is not None]
         if len(given) != 1:
-            raise ValidationError({"entries": [{"index": i, "field": "energy_ev", "message": "give exactly one of energy_ev (eV per formula as written) and energy_ev_per_atom"}]})
+            raise ValidationError({"entries": [{"index": i, "field": "energy_ev",
+                                                "message": "give exactly one of energy_ev (eV per formula as written) "
+                                                           "and energy_ev_per_atom"}]})
         value = item[given[0]]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValidationError({"entries": [{"index": i, "field": given[0], "message": f"{given[0]} must be a finite number"}]})
+            raise ValidationError({"entries": [{"index": i, "field": given[0],
+                                                "message": f"{given[0]} must be a finite number"}]})
         return formula, {given[0]: float(value)}
 
 

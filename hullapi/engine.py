@@ -61,6 +61,7 @@ __all__ = [
     "QueryResult",
     "affected_chemsys",
     "compute_hull",
+    "is_stable_energy",
     "reference_id",
 ]
 
@@ -160,8 +161,14 @@ class QueryResult:
         return _is_stable(self.e_above_hull_ev_per_atom)
 
 
-def _is_stable(e_above_hull_ev_per_atom: float) -> bool:
-    return e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + ROUNDING_EV_PER_ATOM
+def is_stable_energy(e_above_hull_ev_per_atom: float | None) -> bool:
+    """The one stability predicate (the engine, the rounds and the screening figures use it): at most
+    ``STABILITY_TOL_EV_PER_ATOM`` above the hull, up to rounding; no placement (None) is not stable."""
+    return e_above_hull_ev_per_atom is not None and e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + \
+        ROUNDING_EV_PER_ATOM
+
+
+_is_stable = is_stable_energy
 
 
 def reference_id(element: str) -> str:

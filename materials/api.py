@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -11,8 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import api_schemas, counting, export
+from . import api_schemas, counting, export, similarity
 from . import query as catalogue_query
+from .fingerprint import FINGERPRINT_VERSION
 from .models import Material
 from .services import hull_completeness
 
@@ -68,7 +69,8 @@ class MaterialDetail(APIView):
 
     @extend_schema(operation_id="material_retrieve", responses={200: api_schemas.MaterialRecordPage})
     def get(self, request, material_id: str):
-        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities", "windows"), material_id=material_id)
+        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities", "windows"),
+                                     material_id=material_id)
         params = request.query_params.copy()
         params["material_ids"] = material_id
         params["_all_fields"] = "true"
@@ -100,7 +102,8 @@ class MaterialDetail(APIView):
             },
             judged_hull_completeness=material.extra.get("hull_completeness"),
             published=material.extra.get("published", {}),
-            dimensionality_method="Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)" if material.dimensionality else "",
+            dimensionality_method=("Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)"
+                                   if material.dimensionality else ""),
             electrochemical_windows={
                 w.hull_set: {"reduction_v": w.reduction_v, "oxidation_v": w.oxidation_v,
                              "shifted_ev_per_atom": w.shifted_ev_per_atom, "reduction_products": w.reduction_products,
@@ -113,6 +116,25 @@ class MaterialDetail(APIView):
                      for r in material.screen_results.select_related("run")},
         )
         return Response({"data": [doc], "meta": {"api_version": API_VERSION, "total_doc": 1}})
+
+
+class MaterialSimilar(APIView):
+    """The catalogue materials whose structures are most like this one's, by fingerprint distance."""
+
+    @extend_schema(operation_id="material_similar", responses={200: api_schemas.SimilarAnswer},
+                   parameters=[OpenApiParameter("k", int, description=f"How many (count, 1 to {similarity.MAX_K}; "
+                                                                       "default 5)")])
+    def get(self, request, material_id: str):
+        raw = request.query_params.get("k", "5")
+        k = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else 0
+        if not 1 <= k <= similarity.MAX_K:
+            raise ValidationError({"k": f"must be an integer from 1 to {similarity.MAX_K}, not {raw!r}"})
+        try:
+            rows = similarity.similar_to_material(material_id, k)
+        except similarity.UnknownMaterial:
+            raise Http404(f"no material {material_id!r}") from None
+        return Response({"data": rows, "meta": {"api_version": API_VERSION, "material_id": material_id, "k": k,
+                                                "fingerprint": FINGERPRINT_VERSION}})
 
 
 STRUCTURE_FORMATS = {
@@ -137,7 +159,8 @@ class MaterialStructure(APIView):
     """The structure as a file: CIF, symmetrized CIF, POSCAR, pymatgen JSON or extended XYZ."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("fmt", str, enum=list(STRUCTURE_FORMATS)), OpenApiParameter("cell", str, enum=list(CELLS))],
+        parameters=[OpenApiParameter("fmt", str, enum=list(STRUCTURE_FORMATS)),
+                    OpenApiParameter("cell", str, enum=list(CELLS))],
         responses={(200, content_type): OpenApiResponse(api_schemas.PymatgenStructure if content_type == "application/json"
                                                         else OpenApiTypes.STR,
                                                         description=f"The structure as {', '.join(fmts)}")

@@ -13,7 +13,7 @@ from rest_framework import serializers as s
 __all__ = [
     "MPCorePage", "MPHeartbeat", "MPSummaryPage", "MPThermoPage", "MaterialRecordPage", "MaterialSearchPage",
     "OptimadeEntryPage", "OptimadeInfoPage", "OptimadeLinksPage", "OptimadeSingleEntry", "OptimadeStructuresInfoPage",
-    "PymatgenStructure", "UploadAnswer", "UploadFiles", "UploadText",
+    "PymatgenStructure", "SimilarAnswer", "UploadAnswer", "UploadFiles", "UploadText",
 ]
 
 
@@ -193,6 +193,28 @@ class RecordMeta(s.Serializer):
 class MaterialRecordPage(s.Serializer):
     data = MaterialRecord(many=True, help_text="The material (one document)")
     meta = RecordMeta(help_text="Counts")
+
+
+class SimilarMaterial(s.Serializer):
+    material_id = _text("Id of the similar material")
+    formula = _text("Its reduced formula, e.g. LiFePO4")
+    distance = s.FloatField(help_text="Distance between the two structure fingerprints (unitless; 0 = the same "
+                                      "fingerprint, smaller is more similar)")
+    e_above_hull_ev_per_atom = _number("Its energy above the 'all' hull (eV/atom); null when not placed")
+    source = _text("Where it comes from: gnome, mp, discovery, upload or scale")
+
+
+class SimilarMeta(s.Serializer):
+    api_version = _text("Version of this API")
+    material_id = _text("The material the others are similar to (left out of the list)")
+    k = _integer("Number of similar materials asked for (count, 1 to 50)")
+    fingerprint = _text("Fingerprint definition and version the distances come from, e.g. gnx-rdf-1")
+
+
+class SimilarAnswer(s.Serializer):
+    data = SimilarMaterial(many=True, help_text="The most similar materials, closest first; empty for a material "
+                                                "without a structure")
+    meta = SimilarMeta(help_text="The query")
 
 
 class PymatgenStructure(s.Serializer):

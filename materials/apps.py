@@ -12,3 +12,16 @@ class MaterialsConfig(AppConfig):
 
         register_run_table(ImportRun)
         register_run_table(ScreenRun)
+
+        from django.db.models.signals import post_save
+
+        from .models import Material
+
+        def fingerprint_saved_material(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+            if raw or (update_fields is not None and "structure" not in update_fields):
+                return
+            from .services import store_fingerprint
+
+            store_fingerprint(instance)
+
+        post_save.connect(fingerprint_saved_material, sender=Material, dispatch_uid="materials-fingerprint-on-save")

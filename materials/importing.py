@@ -23,7 +23,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from . import bulk, readers, rows
-from .models import Calculation, ElementalReference, ImportRun, Material
+from .fingerprint import FINGERPRINT_VERSION
+from .models import Calculation, ElementalReference, Fingerprint, ImportRun, Material
 from .signals import materials_changed
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def _too_long(model, values: dict) -> str:
 
 def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]) -> list[str]:
     """Write a batch in one transaction; returns the ids of the materials inserted or updated."""
-    materials, calculations = [], {}
+    materials, calculations, fingerprints = [], {}, {}
     for number, material_id, digest, outcome in results:
         if isinstance(outcome, str):
             _issue(run, number, material_id, "rejected", outcome)
@@ -275,6 +276,7 @@ def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
         )
         if outcome.get("calculation"):
             calculations[material_id] = outcome["calculation"]
+        fingerprints[material_id] = outcome.get("fingerprint")
         if material_id in stored_ids:
             run.updated += 1
         else:
@@ -292,4 +294,17 @@ def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
             ["material", "method"],
             CALCULATION_UPDATE_FIELDS,
         )
+        _store_fingerprints(fingerprints, pks)
     return list(pks)
+
+
+def _store_fingerprints(fingerprints: dict[str, bytes | None], pks: dict[str, int]) -> None:
+    """Write the batch's fingerprints (similar materials); a material stored without one (no structure, or
+    one that could not be fingerprinted) loses any older one. Inside the batch's transaction."""
+    now = timezone.now()
+    bulk.upsert(Fingerprint, [{"material": pks[mid], "version": FINGERPRINT_VERSION, "vector": vector,
+                               "computed_at": now} for mid, vector in fingerprints.items() if vector is not None],
+                ["material"], ["version", "vector", "computed_at"])
+    gone = [pks[mid] for mid, vector in fingerprints.items() if vector is None]
+    if gone:
+        Fingerprint.objects.filter(material_id__in=gone).delete()

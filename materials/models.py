@@ -233,3 +233,20 @@ class ScreenResult(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "material"], name="screen_result_one_per_run")]
         indexes = [models.Index(fields=["run", "outcome"], name="screen_result_run_outcome")]
+
+
+class Fingerprint(models.Model):
+    """A crystal's structure fingerprint (``materials.fingerprint``): what "similar materials" are found by.
+
+    Stored compactly as float32 bytes; a row of another ``version`` than the code's is out of date and is
+    recomputed by ``manage.py compute_fingerprints``. Searched in memory (``materials.similarity``): PostgreSQL
+    here has no vector extension (pgvector is not installed on this machine kind).
+    """
+
+    material = models.OneToOneField(Material, primary_key=True, on_delete=models.CASCADE, related_name="fingerprint")
+    version = models.CharField(max_length=32, db_index=True, help_text="Definition of the vector, e.g. 'gnx-rdf-1'.")
+    vector = models.BinaryField(help_text="Little-endian float32 values (materials.fingerprint.DIMENSION of them).")
+    computed_at = models.DateTimeField(db_index=True, help_text="When it was written; the search index follows it.")
+
+    def __str__(self) -> str:
+        return f"{self.material_id} {self.version}"

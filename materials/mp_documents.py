@@ -260,7 +260,8 @@ def entry_dict(row: Mapping, calculation: Mapping | None) -> dict:
         adjustments.append({
             "@module": "pymatgen.entries.computed_entries", "@class": "ConstantEnergyAdjustment",
             "value": corrected - published, "name": "MP2020 correction (GNoME Explorer)",  # uncertainty: nan (unknown)
-            "cls": None, "description": (calculation or {}).get("correction_scheme") or "MP2020 correction applied at import",
+            "cls": None,
+            "description": (calculation or {}).get("correction_scheme") or "MP2020 correction applied at import",
         })
     structure = row["structure"]
     placeholder = structure is None

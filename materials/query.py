@@ -557,5 +557,6 @@ def openapi_parameters() -> list[tuple[str, type, str]]:
         ("_per_page", int, f"Results per page, at most {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})"),
     ]
     for name, (_, kind) in NUMERIC_FIELDS.items():
-        params += [(f"{name}_min", kind, f"Minimum {name} (inclusive)"), (f"{name}_max", kind, f"Maximum {name} (inclusive)")]
+        params += [(f"{name}_min", kind, f"Minimum {name} (inclusive)"),
+                   (f"{name}_max", kind, f"Maximum {name} (inclusive)")]
     return params

@@ -1,8 +1,9 @@
 """Turn a dataset record into catalogue fields. Pure (no Django), picklable, run in worker processes.
 
 Each ``process_*`` function takes a record from ``readers`` and the elemental references
-(element -> eV/atom) and returns ``{"material": {...}, "calculation": {...}, "warnings": [...]}``,
-or raises ``RowRejected`` with the reason.
+(element -> eV/atom) and returns ``{"material": {...}, "calculation": {...}, "warnings": [...]}``
+(with ``"fingerprint"``: the stored bytes of ``materials.fingerprint``, for a crystal), or raises
+``RowRejected`` with the reason.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from .fingerprint import fingerprint, to_bytes
 from .science import (
     MIN_E_FORM_EV_PER_ATOM,
     Mp2020Corrector,
@@ -98,7 +100,17 @@ def process_gnome(record: Mapping, refs: Mapping[str, float]) -> dict:
         "e_form_ev_per_atom": e_form,
         "energy_note": note,
     }
-    return {"material": fields, "calculation": calculation, "warnings": warnings, "extra": _extra(record)}
+    return {"material": fields, "calculation": calculation, "warnings": warnings, "extra": _extra(record),
+            "fingerprint": _fingerprint(structure, warnings)}
+
+
+def _fingerprint(structure, warnings: list[str]) -> bytes | None:
+    """The crystal's fingerprint (similar materials), or None with a warning: it never rejects a row."""
+    try:
+        return to_bytes(fingerprint(structure))
+    except Exception as exc:  # noqa: BLE001 - the row is stored; only its similar materials are missing
+        warnings.append(f"no fingerprint: {type(exc).__name__}: {exc}"[:300])
+        return None
 
 
 def _extra(record: Mapping) -> dict:
@@ -155,7 +167,8 @@ def process_mp(record: Mapping, refs: Mapping[str, float]) -> dict:
         "energy_ev": published,
         "energy_corrected_ev": corrected,
         "correction_ev": correction.correction_ev,
-        "correction_scheme": correction.scheme + ("; " + "; ".join(correction.adjustments) if correction.adjustments else ""),
+        "correction_scheme": correction.scheme + ("; " + "; ".join(correction.adjustments)
+                                                  if correction.adjustments else ""),
         "e_form_ev_per_atom": e_form,
         "energy_note": note or note_published,
     }
@@ -200,7 +213,8 @@ def process_upload(record: Mapping, refs: Mapping[str, float]) -> dict:
             "e_form_ev_per_atom": e_form,
             "energy_note": note,
         }
-    return {"material": fields, "calculation": calculation, "warnings": warnings, "extra": _extra(record)}
+    return {"material": fields, "calculation": calculation, "warnings": warnings, "extra": _extra(record),
+            "fingerprint": _fingerprint(structure, warnings)}
 
 
 # ---- worker processes (the import service's pool runs these; no Django here) -------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -31,7 +31,7 @@ ENERGY_NOISE_EV_PER_ATOM = 0.03
 MAX_Z = 94
 
 
-@lru_cache(maxsize=None)
+@cache
 def substitutes(symbol: str) -> tuple[str, ...]:
     """Elements that may replace ``symbol``: its group one period up and down, then (d and f blocks) its
     neighbours in the period; none beyond Z=94 and no noble gas."""

@@ -44,7 +44,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Criteria:
-    """Thresholds of the screens; every default is stated and justified in the README."""
+    """Thresholds of the screens; every default is stated and justified in docs/science.md."""
 
     hull: str = "all"
     sources: str = ""  # comma list of sources in the universe ("" = every source)

@@ -8,20 +8,25 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import combinations
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from tqdm import tqdm
 
+from . import bulk
 from .dimensionality import label_item
+from .fingerprint import FINGERPRINT_VERSION, fingerprint_item
 from .importing import worker_count
-from .models import Material
+from .models import Fingerprint, Material
 
 UNDETERMINED = "undetermined"
 BATCH = 1000
 
 
-def _structures(only_missing: bool, ids: list[str] | None) -> tuple[int, Iterator[list[tuple[int, dict]]]]:
+def _structures(only_missing: bool, ids: list[str] | None, missing: Q | None = None
+                ) -> tuple[int, Iterator[list[tuple[int, dict]]]]:
     qs = Material.objects.filter(structure__isnull=False)
     if only_missing:
-        qs = qs.filter(dimensionality="")
+        qs = qs.filter(missing if missing is not None else Q(dimensionality=""))
     if ids is not None:
         qs = qs.filter(material_id__in=ids)
     keys = list(qs.order_by("pk").values_list("pk", flat=True))
@@ -70,6 +75,63 @@ def compute_dimensionality(*, only_missing: bool = True, ids: list[str] | None =
             pool.close()
             pool.join()
     return counts
+
+
+def compute_fingerprints(*, only_missing: bool = True, ids: list[str] | None = None, workers: int | None = None,
+                         progress: bool = False) -> dict:
+    """The structure fingerprint (``materials.fingerprint``) of every material with a structure, in parallel,
+    stored per batch in its own transaction (an interrupted run keeps what it finished; the next resumes).
+
+    ``only_missing`` skips materials whose fingerprint is of the current version. Returns
+    ``{"computed": n, "failed": n, "failures": [(material id, reason), ...]}`` (the first 20 failures).
+    """
+    missing = ~Q(fingerprint__version=FINGERPRINT_VERSION)  # none, or of another version
+    total, batches = _structures(only_missing, ids, missing)
+    workers = workers or worker_count()
+    summary: dict = {"computed": 0, "failed": 0, "failures": []}
+    bar = tqdm(total=total, desc="fingerprints", unit="structure", disable=not progress, mininterval=1.0)
+    pool = None
+    if workers > 1 and total > 200:
+        context = multiprocessing.get_context("forkserver")  # workers import the pure module only, not Django
+        context.set_forkserver_preload(["materials.fingerprint"])
+        pool = context.Pool(workers)
+    try:
+        for batch in batches:
+            results = pool.map(fingerprint_item, batch, chunksize=50) if pool else [fingerprint_item(i) for i in batch]
+            now = timezone.now()
+            with transaction.atomic():
+                bulk.upsert(Fingerprint, [{"material": pk, "version": FINGERPRINT_VERSION, "vector": vector,
+                                           "computed_at": now} for pk, vector, _ in results if vector is not None],
+                            ["material"], ["version", "vector", "computed_at"])
+            failed = [(pk, reason) for pk, vector, reason in results if vector is None]
+            summary["computed"] += len(results) - len(failed)
+            summary["failed"] += len(failed)
+            if failed and len(summary["failures"]) < 20:
+                names = dict(Material.objects.filter(pk__in=[pk for pk, _ in failed]).values_list("pk", "material_id"))
+                summary["failures"].extend((names.get(pk, str(pk)), reason) for pk, reason in failed)
+                del summary["failures"][20:]
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        if pool:
+            pool.close()
+            pool.join()
+    return summary
+
+
+def store_fingerprint(material: Material) -> None:
+    """Fingerprint one material saved on its own (``Material.objects.create``, the admin, a discovery round's
+    ingest; imports write theirs in bulk): called on ``post_save``, in the saver's transaction. A material
+    without a structure, or one that cannot be fingerprinted, keeps none."""
+    if material.structure is None:
+        Fingerprint.objects.filter(material_id=material.pk).delete()
+        return
+    _, vector, _ = fingerprint_item((material.pk, material.structure))
+    if vector is None:
+        Fingerprint.objects.filter(material_id=material.pk).delete()
+        return
+    Fingerprint.objects.update_or_create(material_id=material.pk, defaults={
+        "version": FINGERPRINT_VERSION, "vector": vector, "computed_at": timezone.now()})
 
 
 def hull_completeness(chemsys: Iterable[str], hull_set: str = "all", *,

@@ -10,4 +10,5 @@ urlpatterns = [
     path("uploads/", uploads.MaterialUpload.as_view(), name="upload"),
     path("<str:material_id>/", api.MaterialDetail.as_view(), name="detail"),
     path("<str:material_id>/structure", api.MaterialStructure.as_view(), name="structure"),
+    path("<str:material_id>/similar/", api.MaterialSimilar.as_view(), name="similar"),
 ]

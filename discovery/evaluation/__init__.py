@@ -8,7 +8,7 @@ potential's energy is that potential's, never DFT.
   energies are used as corrected energies.
 - ``SevenNetEvaluator``: SevenNet-0, whose energies are raw PBE(+U)-like: MP2020 corrections are applied.
 - VASP (where a user has it): write inputs with pymatgen's ``MPRelaxSet`` and run them through ASE's ``Vasp``
-  calculator in an ``AseRelaxEvaluator`` subclass (see the README); no such class ships here.
+  calculator in an ``AseRelaxEvaluator`` subclass (see docs/science.md); no such class ships here.
 """
 
 from .base import AseRelaxEvaluator, Evaluation, EvaluationError, Evaluator, evaluator_named

@@ -11,8 +11,13 @@ _evaluator = None
 def _start(name: str, options: dict, threads: int) -> None:
     global _evaluator
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    # numpy's BLAS (OpenBLAS, used by the potential's graph building) starts a thread per core of its own; beside
+    # other busy processes its spinning threads made each relaxation step 3 to 8 times slower (0.4-1.0 s against
+    # 0.05-0.15 s per step of a 20-atom cell, benchmarks/RESULTS.md), so it gets the same budget as torch.
+    threadpool_limits(threads)
     from .base import evaluator_named
 
     _evaluator = evaluator_named(name, **options)

@@ -3,6 +3,8 @@ wheels and load offline; each model is loaded once per process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from functools import lru_cache
 
@@ -26,7 +28,9 @@ class CHGNetEvaluator(AseRelaxEvaluator):
     def calculator(self):
         from chgnet.model.dynamics import CHGNetCalculator
 
-        return CHGNetCalculator(model=_chgnet(), use_device="cpu" if not _cuda() else None)
+        # the calculator prints "CHGNet will run on cpu" each time it is made, i.e. for every structure
+        with contextlib.redirect_stdout(io.StringIO()):
+            return CHGNetCalculator(model=_chgnet(), use_device="cpu" if not _cuda() else None)
 
 
 @lru_cache(maxsize=1)

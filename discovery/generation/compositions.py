@@ -26,7 +26,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from pymatgen.core import Composition, Element
@@ -56,7 +56,7 @@ class ChargeAssignment:
         return tuple(symbol for symbol, value in self.assignment.items() if isinstance(value, tuple))
 
 
-@lru_cache(maxsize=None)
+@cache
 def allowed_states(symbol: str, metallic_zero: bool = True) -> tuple[int, ...]:
     """The sorted allowed oxidation states of an element: SMACT's ICSD-2024 states, plus 0 for metals and
     metalloids when ``metallic_zero``. Empty for elements SMACT knows no state of (noble gases, Pm, At, Rn, Fr,
@@ -163,7 +163,7 @@ def _solutions(symbols: tuple[str, ...], counts: tuple[int, ...], max_between: i
                 interval_score = sum(_interval_rank(s, interval, metallic_zero)
                                      for s, interval in zip(between, intervals, strict=True))
                 # fixed sums F with low < -F < high, i.e. -high < F < -low
-                for total in itertools.takewhile(lambda f: f < -low, ordered[bisect_right(ordered, -high):]):
+                for total in itertools.takewhile(lambda f, low=low: f < -low, ordered[bisect_right(ordered, -high):]):
                     score, states = sums[total]
                     yield k, score + interval_score, dict(zip(fixed, states, strict=True)), dict(
                         zip(between, intervals, strict=True))
@@ -184,14 +184,14 @@ def _fixed_sums(elements: list[tuple[int, tuple[int, ...]]]) -> dict[int, tuple[
     return sums
 
 
-@lru_cache(maxsize=None)
+@cache
 def _preferred_states(symbol: str, metallic_zero: bool) -> tuple[int, ...]:
     """The allowed states, most reported in the ICSD 2024 first (SMACT's report counts; ties: lower state)."""
     counts = _icsd24_report_counts().get(symbol, {})
     return tuple(sorted(allowed_states(symbol, metallic_zero), key=lambda state: (-counts.get(state, 0), state)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _intervals(symbol: str, metallic_zero: bool) -> tuple[tuple[int, int], ...]:
     """Adjacent pairs of the sorted allowed states: where a fractional state may lie."""
     return tuple(itertools.pairwise(allowed_states(symbol, metallic_zero)))

@@ -25,7 +25,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from ase import Atoms
@@ -201,7 +201,7 @@ def _pyxtal_atoms(group: int, species: tuple[str, ...], num_ions: tuple[int, ...
     return atoms
 
 
-@lru_cache(maxsize=None)
+@cache
 def _group(number: int):
     from pyxtal.symmetry import Group
 

@@ -181,8 +181,11 @@ _SHARED: dict = {}  # what forked member processes read (copy-on-write), set jus
 
 
 def _train_member(job: tuple) -> tuple[int, list[dict]]:
+    from threadpoolctl import threadpool_limits
+
     member, model_config, train_config, checkpoint_dir, initial = job
     torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's BLAS too (discovery.evaluation.pool says why)
     _, history = train(_SHARED["train"], _SHARED["test"], model_config, train_config, checkpoint_dir, initial=initial)
     return member, [asdict(m) for m in history]  # the weights are in checkpoint_dir/last.pt, as train left them
 
@@ -194,13 +197,15 @@ def train_members(train_set: Sequence[Example], test_set: Sequence[Example], job
     """Train several members on one data set: ``jobs`` are (model config, train config, checkpoint dir,
     initial model or None), one per member, in member order. With ``workers`` > 1 they run in that many forked
     processes of one thread each (the examples are shared copy-on-write, not copied), each resumable from its
-    own checkpoint as ``train`` is, and each model is read back from that checkpoint; ``on_member`` hears of each member as it finishes (in the parent process),
-    ``on_epoch`` of each epoch only when members run here (``workers`` 1)."""
+    own checkpoint as ``train`` is, and each model is read back from that checkpoint; ``on_member`` hears of each
+    member as it finishes (in the parent process), ``on_epoch`` of each epoch only when members run here
+    (``workers`` 1)."""
     if workers <= 1 or len(jobs) <= 1 or device().type == "cuda":
         models = []
         for member, (model_config, train_config, checkpoint_dir, initial) in enumerate(jobs):
             model, history = train(train_set, test_set, model_config, train_config, checkpoint_dir, initial=initial,
-                                   progress=progress, on_epoch=(lambda m, member=member: on_epoch(member, m)) if on_epoch else None)
+                                   progress=progress,
+                                   on_epoch=(lambda m, member=member: on_epoch(member, m)) if on_epoch else None)
             models.append(model)
             if on_member:
                 on_member(member, history)

@@ -279,7 +279,8 @@ class Structures(OptimadeView):
             raise OptimadeError(403, "Forbidden", f"page_limit {limit} is above the maximum of {MAX_PAGE_LIMIT}",
                                 "page_limit")
         above = request.query_params.get("page_above")
-        if above is not None and (request.query_params.get("sort") or {"page_offset", "page_number"} & set(request.query_params)):
+        if above is not None and (request.query_params.get("sort")
+                                  or {"page_offset", "page_number"} & set(request.query_params)):
             raise OptimadeError(400, "Bad Request", "page_above pages by id: it takes neither sort nor page_offset "
                                 "nor page_number", "page_above")
         if "page_number" in request.query_params:

@@ -105,7 +105,7 @@ def _brute_force_admitted(counts: dict[str, int], max_between: int, metallic_zer
     for symbol, n in counts.items():
         allowed = allowed_states(symbol, metallic_zero)
         choices.append([(n * s, n * s, False) for s in allowed] +
-                       [(n * a, n * b, True) for a, b in zip(allowed, allowed[1:])])
+                       [(n * a, n * b, True) for a, b in zip(allowed, allowed[1:], strict=False)])
     for picked in itertools.product(*choices):
         n_between = sum(is_interval for _, _, is_interval in picked)
         if n_between > max_between:

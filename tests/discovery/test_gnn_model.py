@@ -122,7 +122,8 @@ def _examples(data_dir, n=96):
     from discovery.gnn.data import examples, read_jsonl, split_of
 
     items, _ = examples(read_jsonl(data_dir / "gnome_materials_sample.jsonl.gz", limit=n), tta=False)
-    return [e for e in items if split_of(e.reduced_formula) == "train"], [e for e in items if split_of(e.reduced_formula) == "test"]
+    return ([e for e in items if split_of(e.reduced_formula) == "train"],
+            [e for e in items if split_of(e.reduced_formula) == "test"])
 
 
 def test_training_a_few_steps_lowers_the_loss_and_resume_continues_the_same_run(data_dir, tmp_path):

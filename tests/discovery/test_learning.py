@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from django.core.management import call_command
 
 from discovery import learning
 from discovery.gnn.__main__ import released_members

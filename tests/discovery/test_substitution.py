@@ -25,7 +25,6 @@ from discovery.generation.substitution import (
     substitution_model,
     substitutions,
 )
-
 from tests.conftest import read_sample_rows
 
 from .sample_rows import first_row, structure_of

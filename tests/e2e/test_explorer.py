@@ -56,6 +56,8 @@ def test_open_a_crystal_see_it_in_3d_and_download_its_cif(page, explorer, tmp_pa
     box = canvas.bounding_box()
     assert box["width"] > 200 and box["height"] > 200
     page.wait_for_selector("#phase-diagram .main-svg")
+    similar = page.wait_for_selector("#similar-materials a")  # the Similar materials panel links to their pages
+    assert similar.get_attribute("href").startswith("/explorer/material/") and similar.inner_text() != first
     shot(page, "3-crystal-3d-and-phase-diagram")
     with page.expect_download() as download:
         page.click("#download-cif")
@@ -143,4 +145,33 @@ def test_discovery_dashboard_opens_a_round_and_its_new_stable_material(page, exp
     page.click(f"#new-stable a:text-is('{crystals[0].material_id}')")
     page.wait_for_selector("#material-title")
     assert page.url.endswith(f"/explorer/material/{crystals[0].material_id}")
+    assert not page.errors and not page.external
+
+
+def test_predict_a_pasted_cif_see_it_in_3d_beside_the_answer_and_download_it(page, explorer, tmp_path):
+    crystal = Material.objects.filter(source="gnome").exclude(structure=None).order_by("material_id").first()
+    page.goto(f"{explorer}/explorer/predict")
+    page.fill("#predict-text", "not a crystal")  # a bad paste says what is wrong
+    page.click("#predict-go")
+    assert "could not tell the format" in page.wait_for_selector("#predict-error").inner_text()
+    page.fill("#predict-text", crystal.get_structure().to(fmt="cif"))
+    page.click("#predict-go")
+    table = page.wait_for_selector("#predict-table").inner_text()
+    assert "Predicted formation energy" in table and "machine-learned prediction, not a DFT calculation" in table
+    for hull in ("all", "mp"):
+        assert "meV/atom" in page.inner_text(f"#predict-ehull-{hull}")
+    canvas = page.wait_for_selector("#predict-result canvas", state="visible")
+    box = canvas.bounding_box()
+    assert box["width"] > 200 and box["height"] > 200
+    assert page.get_attribute(f"#predict-known a:has-text('{crystal.material_id}')", "href") == \
+        f"/explorer/material/{crystal.material_id}"
+    crystals = Material.objects.exclude(structure=None).count()  # the nearest known ones, up to 5
+    assert len(page.query_selector_all("#predict-similar tbody tr")) == min(5, crystals)
+    assert page.query_selector(f"#predict-similar a:has-text('{crystal.material_id}')")  # itself, first
+    shot(page, "8-predict")
+    with page.expect_download() as download:
+        page.click("#predict-download-cif")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert Structure.from_file(path).composition.reduced_formula == crystal.formula_reduced
     assert not page.errors and not page.external

@@ -36,7 +36,8 @@ def test_the_recompute_action_starts_a_run(staff_client, catalogue):
 
 def test_anonymous_users_cannot_start_a_recompute(client, catalogue):
     run = services.recompute(HullSet.MP)
-    response = client.post(reverse("admin:hullapi_hullrun_changelist"), {"action": "recompute_again", "_selected_action": [run.pk]})
+    response = client.post(reverse("admin:hullapi_hullrun_changelist"),
+                           {"action": "recompute_again", "_selected_action": [run.pk]})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert HullRun.objects.count() == 1
 

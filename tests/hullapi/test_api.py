@@ -25,7 +25,8 @@ def test_a_system_lists_every_phase_with_stability_and_plot_data(client, hulls):
     assert data["chemsys"] == "Li-Mn-O" and data["elements"] == ["Li", "Mn", "O"]
     stored = Stability.objects.filter(hull_set="all", material__chemsys__in=services.subsystems(["Li-Mn-O"]))
     assert len(data["entries"]) == stored.count()
-    assert set(data["stable"]) == set(stored.filter(is_stable=True, is_member=True).values_list("material__material_id", flat=True))
+    assert set(data["stable"]) == set(stored.filter(is_stable=True, is_member=True)
+                                      .values_list("material__material_id", flat=True))
     unstable = next(e for e in data["entries"] if not e["is_stable"] and e["e_above_hull_ev_per_atom"] is not None)
     assert sum(d["fraction"] for d in unstable["decomposition"]) == pytest.approx(1.0)
     assert all(d["formula"] for d in unstable["decomposition"])
@@ -38,6 +39,23 @@ def test_the_figure_is_a_plotly_phase_diagram(client, hulls):
     figure = client.get("/api/v1/hull/Li-Mn-O/figure/").json()
     assert figure["data"] and "layout" in figure
     assert "Li-Mn-O" in figure["layout"]["title"]["text"]
+
+
+def test_the_figure_title_names_energies_from_a_potential_on_the_all_hull(client, hulls):
+    """The "all" hull also holds discovery energies (a machine-learned potential): its title must not call
+    them DFT; the "mp" hull holds DFT only."""
+    from django.core.cache import cache
+
+    from materials.models import Material, Source
+
+    assert "DFT energies" in client.get("/api/v1/hull/Li-Mn-O/figure/").json()["layout"]["title"]["text"]
+    found = Material.objects.filter(chemsys__in=["Li-O", "Mn-O", "Li-Mn-O"], energy_corrected_ev__isnull=False)
+    Material.objects.filter(pk=found.first().pk).update(source=Source.DISCOVERY)  # as a round would store a hit
+    cache.clear()  # a round's ingest starts a hull run, which makes a new data version; this update does not
+    all_title = client.get("/api/v1/hull/Li-Mn-O/figure/", {"hull": "all"}).json()["layout"]["title"]["text"]
+    assert "1 from a machine-learned potential" in all_title and "DFT energies" not in all_title
+    mp_title = client.get("/api/v1/hull/Li-Mn-O/figure/", {"hull": "mp"}).json()["layout"]["title"]["text"]
+    assert "DFT energies" in mp_title and "potential" not in mp_title
 
 
 def test_a_hypothetical_entry_is_placed_in_milliseconds(client, hulls):

@@ -59,7 +59,8 @@ class Catalogue:
                 comp = Composition(row["composition"])
                 e_form = row["e_form_per_atom"]
                 placeable = e_form is not None and all(el.symbol in refs for el in comp)
-                energy = e_form * comp.num_atoms + sum(n * refs[el.symbol] for el, n in comp.items()) if placeable else math.nan
+                energy = (e_form * comp.num_atoms + sum(n * refs[el.symbol] for el, n in comp.items())
+                          if placeable else math.nan)
                 self.gnome[row["elements"]].append(HullEntry(row["material_id"], row["composition"], energy))
         self.mp_rows: dict[str, list[dict]] = defaultdict(list)
         for row in mp_rows:
@@ -308,7 +309,8 @@ def test_it_handles_polymorphs_and_exact_duplicates_deterministically(catalogue,
     assert higher.e_above_hull_ev_per_atom == pytest.approx(0.05, abs=1e-9) and not higher.is_stable
     assert higher.decomposition == (("0-duplicate", 1.0),)
     assert chosen.phase_separation_ev_per_atom == tied.phase_separation_ev_per_atom
-    assert chosen.phase_separation_ev_per_atom == pytest.approx(base.stability[vertex.entry_id].phase_separation_ev_per_atom, abs=1e-12)
+    assert chosen.phase_separation_ev_per_atom == pytest.approx(
+        base.stability[vertex.entry_id].phase_separation_ev_per_atom, abs=1e-12)
 
     reference = Pymatgen(extended, refs)
     diagram = reference.diagram("Li-P-S")
@@ -338,6 +340,35 @@ def test_it_counts_an_entry_exactly_at_the_threshold_as_stable(catalogue, refs):
     for entry in (at, above):
         query = base.index.query(entry.composition, energy_ev=entry.energy_ev)
         assert query.is_stable == result.stability[entry.entry_id].is_stable
+
+
+def test_rounds_and_screening_figures_judge_stability_as_the_engine_does(catalogue, refs):
+    """One predicate: an evaluated candidate exactly at the tolerance (its energy above the hull off by rounding,
+    as the engine computes it) is a hit in the screening figures and a stable candidate of a round exactly when
+    the engine calls it stable. Before, both compared with a bare 5e-5 and could disagree with stored stability."""
+    import inspect
+
+    from discovery import rounds
+    from discovery.screening import screening_metrics
+    from hullapi.engine import is_stable_energy
+
+    entries = catalogue.entries(["Li-P-S"])
+    base = compute_hull(entries, refs)
+    vertex = next(e for e in entries if chemsys_of(e.composition) == "Li-P-S" and base.stability[e.entry_id].on_hull)
+    atoms = Composition(vertex.composition).num_atoms
+    answers = []
+    for factor in (0.5, 1.0, 1.0 + 1e-6, 1.01, 2.0):  # the third: 5e-11 eV/atom over, a rounding error
+        query = base.index.query(vertex.composition, energy_ev=vertex.energy_ev + factor * STABILITY_TOL_EV_PER_ATOM
+                                 * atoms)
+        answers.append(query)
+    above = [q.e_above_hull_ev_per_atom for q in answers]
+    assert [is_stable_energy(a) for a in above] == [q.is_stable for q in answers] == [True, True, True, False, False]
+    e_form = [0.0] * len(above)
+    m = screening_metrics(e_form, e_form, above, resamples=0)
+    assert m["at_zero"]["hits"] == sum(q.is_stable for q in answers) == 3
+    assert not is_stable_energy(None)
+    # the round's judging stage asks the same predicate (no threshold of its own left to drift)
+    assert "is_stable_energy" in inspect.getsource(rounds) and "5e-5" not in inspect.getsource(rounds)
 
 
 def test_it_takes_an_elemental_polymorph_below_its_reference_as_the_terminal_point(catalogue, refs):

@@ -22,8 +22,10 @@ def pymatgen_diagram(hull_set: str, chemsys: str | None = None) -> tuple[PhaseDi
     members = Material.objects.filter(source__in=HULL_SET_SOURCES[hull_set], energy_corrected_ev__isnull=False)
     if chemsys:
         members = members.filter(chemsys__in=services.subsystems([chemsys]))
-    entries = {m: PDEntry(Composition(f), e, name=m) for m, f, e in members.values_list("material_id", "formula", "energy_corrected_ev")}
-    elements = {el.symbol for e in entries.values() for el in e.composition.elements} | set(chemsys.split("-") if chemsys else [])
+    entries = {m: PDEntry(Composition(f), e, name=m)
+               for m, f, e in members.values_list("material_id", "formula", "energy_corrected_ev")}
+    elements = ({el.symbol for e in entries.values() for el in e.composition.elements}
+                | set(chemsys.split("-") if chemsys else []))
     terminals = [PDEntry(Composition(el), refs[el], name=f"ref:{el}") for el in elements if el in refs]
     placeable = {k: v for k, v in entries.items() if all(el.symbol in refs for el in v.composition.elements)}
     return PhaseDiagram([*terminals, *placeable.values()]), placeable
@@ -82,7 +84,8 @@ def test_stable_phases_of_li_mn_o_equal_pymatgens(catalogue):
     services.recompute(HullSet.ALL)
     diagram, entries = pymatgen_diagram(HullSet.ALL, "Li-Mn-O")
     ours = set(
-        Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True, material__chemsys__in=services.subsystems(["Li-Mn-O"]))
+        Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True,
+                                 material__chemsys__in=services.subsystems(["Li-Mn-O"]))
         .values_list("material__material_id", flat=True)
     )
     theirs = {e.name for e in diagram.stable_entries if not e.name.startswith("ref:")}
@@ -121,7 +124,8 @@ def test_an_entry_below_the_hull_recomputes_only_its_system_and_supersets(catalo
     before = dict(Stability.objects.filter(hull_set=HullSet.ALL).values_list("material__material_id", "is_stable"))
     [run_all, run_mp] = services.recompute_for_materials([new.material_id])
     assert run_all.scope == ["Li-Mn-O"] and run_mp.scope == ["Li-Mn-O"]
-    recomputed = set(Stability.objects.filter(hull_set=HullSet.ALL, hull_run=run_all).values_list("material__chemsys", flat=True))
+    recomputed = set(Stability.objects.filter(hull_set=HullSet.ALL, hull_run=run_all)
+                     .values_list("material__chemsys", flat=True))
     assert recomputed == {"Li-Mn-O", "Li-Mn-O-P"}
     untouched = Stability.objects.filter(hull_set=HullSet.ALL).exclude(material__chemsys__in=recomputed)
     assert set(untouched.values_list("hull_run", flat=True)) == {first.pk}

@@ -24,7 +24,8 @@ def test_a_new_phase_below_a_ternary_hull_is_recomputed_by_workers(celery_worker
     services.recompute(HullSet.MP)
     target = services.query_stability(HullSet.ALL, "LiMn2O4", energy_ev_per_atom=0)
     new = add_discovery("LiMn2O4", target.e_form_ev_per_atom - target.e_above_hull_ev_per_atom - 0.04)
-    stable_before = set(Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True).values_list("material__material_id", flat=True))
+    stable_before = set(Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True)
+                        .values_list("material__material_id", flat=True))
 
     # Two workers take the same incremental recompute at once; the lock makes them run one after the other.
     results = [tasks.recompute_for_materials.delay([new.material_id]) for _ in range(2)]
@@ -35,9 +36,11 @@ def test_a_new_phase_below_a_ternary_hull_is_recomputed_by_workers(celery_worker
     all_runs = sorted((r for r in runs if r.hull_set == HullSet.ALL), key=lambda r: r.pk)
     assert all_runs[1].started_at >= all_runs[0].finished_at
 
-    recomputed = set(Stability.objects.filter(hull_set=HullSet.ALL).exclude(hull_run=first).values_list("material__chemsys", flat=True))
+    recomputed = set(Stability.objects.filter(hull_set=HullSet.ALL).exclude(hull_run=first)
+                     .values_list("material__chemsys", flat=True))
     assert recomputed == {"Li-Mn-O", "Li-Mn-O-P"}  # the system and its superset, nothing else
-    stable_after = set(Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True).values_list("material__material_id", flat=True))
+    stable_after = set(Stability.objects.filter(hull_set=HullSet.ALL, is_stable=True)
+                       .values_list("material__material_id", flat=True))
     assert new.material_id in stable_after
     assert stable_before - stable_after, "the new phase must push a neighbour off the hull"
 

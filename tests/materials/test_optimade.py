@@ -24,8 +24,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(scope="session")
 def optimade_rows(data_dir, mp_rows):
-    """The first 200 rows of the GNoME sample, all its Li ternaries and its rows in the test systems (rows whose elements all have a
-    reference, so that every one has a place on the hull), with the MP hull phases of their subsystems.
+    """The first 200 rows of the GNoME sample, all its Li ternaries and its rows in the test systems (rows whose
+    elements all have a reference, so that every one has a place on the hull), with the MP hull phases of their
+    subsystems.
 
     The reference validator checks its filters on one entry it picks at random and counts a null value of
     a provider property as a failure, so the rows here have every listed property; nulls (an element
@@ -184,8 +185,8 @@ def test_each_filter_returns_exactly_the_materials_it_describes(client, served, 
 
 
 def test_the_example_queries_select_real_materials(client, served):
-    for flt in ('elements HAS ALL "Li","O" AND nelements=3', 'elements HAS ONLY "Li","Co","O"', 'NOT elements HAS ANY "U","Pu"',
-                "_gnx_energy_above_hull < 0.025"):
+    for flt in ('elements HAS ALL "Li","O" AND nelements=3', 'elements HAS ONLY "Li","Co","O"',
+                'NOT elements HAS ANY "U","Pu"', "_gnx_energy_above_hull < 0.025"):
         body = get(client, "structures", filter=flt).json()
         assert body["meta"]["data_returned"] > 0, flt
 

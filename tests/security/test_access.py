@@ -24,7 +24,8 @@ from discovery.models import DiscoveryRound, MDStudy
 ROOT = Path(settings.BASE_DIR)
 UNSAFE = ("post", "put", "patch", "delete")
 # views an anonymous client may POST to, and why: each computes an answer and writes nothing (tested below)
-OPEN_POSTS = {"StabilityQuery": "energy above the stored hull of the caller's own entries"}
+OPEN_POSTS = {"StabilityQuery": "energy above the stored hull of the caller's own entries",
+              "Predict": "the GNN ensemble's prediction for the caller's crystal (tests/discovery/test_predict.py)"}
 
 
 def test_production_settings_pass_the_deployment_check_without_a_warning():

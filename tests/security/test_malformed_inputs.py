@@ -193,7 +193,8 @@ def test_formulas_chemical_systems_and_ids_everywhere(live, anonymous, staff, ta
         is_json_error(response, {400})
     bodies = [[], "x", 5, {"entries": "x"}, {"entries": [1]}, {"entries": [{}] * 2000},
               {"formula": "Li2O", "energy_ev": "nan"},
-              {"formula": "Li2O", "energy_ev": True}, {"formula": "Li2O"}, {"hull": "nope", "formula": "Li2O", "energy_ev": 1}]
+              {"formula": "Li2O", "energy_ev": True}, {"formula": "Li2O"},
+              {"hull": "nope", "formula": "Li2O", "energy_ev": 1}]
     for body in bodies:
         response = fetch(anonymous, "POST", f"{live}/api/v1/hull/stability/", json=body)
         tally.add("stability bodies", response.status_code)
@@ -228,7 +229,8 @@ PROPERTIES = ["id", "elements", "nelements", "nsites", "chemical_formula_reduced
               "lattice_vectors", "nperiodic_dimensions", "nonexistent"]
 string_values = st.sampled_from(['"Li"', '"O"', '"Fe"', '"Xx"', '""', '"Li2O"', '"A2B"', '"2D"', '"gnome"',
                                  '"2024-01-01T00:00:00Z"', '"\\"quoted\\""', '"Ω"'])
-number_values = st.one_of(st.integers(-10**30, 10**30).map(str), st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False).map(repr),
+number_values = st.one_of(st.integers(-10**30, 10**30).map(str),
+                          st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False).map(repr),
                           st.sampled_from(["1e400", "-0", "0.0", "1E-5"]))
 values = st.one_of(string_values, number_values, st.sampled_from(["TRUE", "FALSE"]))
 properties = st.sampled_from(PROPERTIES)

@@ -135,6 +135,27 @@ PINNED = {
     "OptimadeStructuresInfo": "id type description properties formats output_fields_by_format",
     "OptimadeStructuresInfoPage": "data meta",
     "OptimadeWarning": "type detail",
+    "PredictAnswer": "data meta",
+    "PredictDoc": "input prediction stability known similar",
+    "PredictInput": "format format_detected formula composition chemsys nsites volume_a3",
+    "PredictKnownMatch": "is_known matches compared method",
+    "PredictMaterialLink": "material_id formula source url",
+    "PredictMeta": "api_version seconds",
+    "PredictModel": "name version checkpoint_id members energy_scale dft_test_mae_ev_per_atom",
+    "PredictRelaxJob": "id status formula nsites evaluator created_at started_at finished_at error result url",
+    "PredictRelaxJobAnswer": "data",
+    "PredictRelaxResult": (
+        "method kind energy_ev energy_ev_per_atom energy_raw_ev correction e_form_ev_per_atom converged steps "
+        "seconds volume_change stability relaxed_structure"
+    ),
+    "PredictRequest": "structure format",
+    "PredictSimilarMaterial": "material_id formula distance e_above_hull_ev_per_atom source url",
+    "PredictedEnergy": "e_form_ev_per_atom iqr_ev_per_atom members_ev_per_atom tta tta_volumes method model seconds",
+    "PredictedHullCompleteness": "binaries covered missing complete",
+    "PredictedStability": (
+        "hull_version e_form_ev_per_atom e_above_hull_ev_per_atom is_stable decomposition hull_completeness"
+    ),
+    "PredictedStabilityByHull": "all mp",
     "PymatgenStructure": "charge lattice properties sites @module @class",
     "RecordMeta": "api_version total_doc",
     "RoundAnswer": "data",
@@ -166,6 +187,9 @@ PINNED = {
         "api_version time_stamp total_doc total_doc_is_estimate page per_page max_page next_cursor "
         "hull energies"
     ),
+    "SimilarAnswer": "data meta",
+    "SimilarMaterial": "material_id formula distance e_above_hull_ev_per_atom source",
+    "SimilarMeta": "api_version material_id k fingerprint",
     "StabilityAnswer": "hull hull_version energies results",
     "StabilityByHull": "all mp",
     "StabilityEntry": "formula energy_ev energy_ev_per_atom",
@@ -336,6 +360,8 @@ def test_real_answers_match_their_declared_schemas_exactly(schema, served, clien
         ("/api/v1/materials/{material_id}/", f"/api/v1/materials/{gnome.material_id}/", {}),
         ("/api/v1/materials/{material_id}/", f"/api/v1/materials/{mp.material_id}/", {}),
         ("/api/v1/materials/{material_id}/conductivity/", f"/api/v1/materials/{gnome.material_id}/conductivity/", {}),
+        ("/api/v1/materials/{material_id}/similar/", f"/api/v1/materials/{gnome.material_id}/similar/", {"k": 3}),
+        ("/api/v1/materials/{material_id}/similar/", f"/api/v1/materials/{mp.material_id}/similar/", {}),
         ("/api/v1/hull/{chemsys}/", "/api/v1/hull/Li-Mn-O/", {}),
         ("/api/v1/hull/{chemsys}/", "/api/v1/hull/Co-Li-O/", {"hull": "mp"}),
         ("/api/v1/hull/{chemsys}/figure/", "/api/v1/hull/Li-Mn-O/figure/", {}),
@@ -382,12 +408,32 @@ def test_real_answers_match_their_declared_schemas_exactly(schema, served, clien
          {"structure": Structure(Lattice.cubic(5.69), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif"),
           "format": "cif", "energy_ev": -6.9}, "201"),
     ]
+    posts.append(("/api/v1/predict/", client, {"structure": gnome.get_structure().to(fmt="cif")}, "200"))
     for declared, who, body, status in posts:
         response = who.post(declared, body, content_type="application/json")
         assert response.status_code == int(status), (declared, response.content[:300])
         errors = list(Draft7Validator(response_schema(schema, declared, "post", status)).iter_errors(response.json()))
         assert not errors, (declared, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]])
         covered.add(("post", declared))
-    # every JSON operation was tried but starting a discovery round (it would run one)
+    # a relaxation job as it is queued and as it stands once run (the run itself is tests/discovery/test_predict.py's)
+    from discovery.models import RelaxJob
+
+    queued = RelaxJob.objects.create(structure=gnome.structure, formula_reduced=gnome.formula_reduced,
+                                     nsites=gnome.nsites, evaluator="chgnet")
+    placed = response.json()["data"]["stability"]
+    done = RelaxJob.objects.create(
+        structure=gnome.structure, formula_reduced=gnome.formula_reduced, nsites=gnome.nsites, evaluator="chgnet",
+        status="succeeded", method="CHGNet 0.3.0 relax (FIRE, fmax 0.05 eV/Å, cell + positions, <= 300 steps)",
+        result={"method": "CHGNet 0.3.0 relax", "kind": "machine-learned potential, not DFT", "energy_ev": -100.0,
+                "energy_ev_per_atom": -5.0, "energy_raw_ev": -100.0, "correction": "none", "e_form_ev_per_atom": -1.5,
+                "converged": True, "steps": 12, "seconds": 1.5, "volume_change": 0.01, "stability": placed,
+                "relaxed_structure": gnome.structure})
+    for job in (queued, done):
+        answer = admin_client.get(f"/api/v1/predict/relax/{job.pk}/")
+        assert answer.status_code == 200, answer.content[:300]
+        errors = list(Draft7Validator(response_schema(schema, "/api/v1/predict/relax/{id}/")).iter_errors(answer.json()))
+        assert not errors, (job.status, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]])
+    covered.add(("get", "/api/v1/predict/relax/{id}/"))
+    # every JSON operation was tried but starting a discovery round and a relaxation (each would run one)
     every = {(m, p) for m, p, _, _ in json_responses(schema)}
-    assert every - covered == {("post", "/api/v1/discovery/rounds/")}
+    assert every - covered == {("post", "/api/v1/discovery/rounds/"), ("post", "/api/v1/predict/relax/")}

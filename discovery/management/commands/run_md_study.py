@@ -46,4 +46,5 @@ class Command(BaseCommand):
             r = done.result
             self.stdout.write(f"{done.material.material_id} {done.material.formula_reduced} {done.temperature_k:.0f} K: "
                               f"D(Li) {r['diffusivity_cm2_s']:.2e} cm2/s, sigma {r['conductivity_ms_cm']:.3g} mS/cm")
-        self.stdout.write(self.style.SUCCESS(f"MD study {study.pk} done ({conductivity.method_label(options['potential'])})"))
+        self.stdout.write(self.style.SUCCESS(
+            f"MD study {study.pk} done ({conductivity.method_label(options['potential'])})"))

@@ -39,7 +39,8 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         total = parsed.queryset().count()
         written = cifs = 0
-        with gzip.open(out / "materials.jsonl.gz", "wt") as jsonl, zipfile.ZipFile(out / "cifs.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        with (gzip.open(out / "materials.jsonl.gz", "wt") as jsonl,
+              zipfile.ZipFile(out / "cifs.zip", "w", zipfile.ZIP_DEFLATED) as zf):
             for line, doc in tqdm(self.lines(parsed), total=total, unit="material", disable=options["verbosity"] == 0):
                 jsonl.write(line)
                 written += 1

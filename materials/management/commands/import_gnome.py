@@ -39,7 +39,8 @@ class Command(ImportCommand):
         if path.is_dir():
             records = readers.read_gnome_release(path)
             dataset = f"GNoME release ({readers.GNOME_SUMMARY})"
-            total = max(sum(1 for _ in (path / readers.GNOME_SUMMARY).open()) - 1, 0) if (path / readers.GNOME_SUMMARY).is_file() else None
+            total = (max(sum(1 for _ in (path / readers.GNOME_SUMMARY).open()) - 1, 0)
+                     if (path / readers.GNOME_SUMMARY).is_file() else None)
         elif path.is_file():
             records = readers.read_gnome_sample(path)
             dataset = f"GNoME sample ({path.name})"
