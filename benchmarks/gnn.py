@@ -191,11 +191,12 @@ def screening_task(args) -> None:
     from discovery.gnn.data import candidate_examples, read_evaluated, read_jsonl, split_of
     from discovery.gnn.predict import load_model
     from discovery.screening import dft_test_mae, ensemble_screening, summary
+    from hullapi.engine import is_stable_energy
 
     records = read_evaluated(args.screening, splits=(args.split,))
     examples, skipped = candidate_examples(records, relaxed=False)
     placed = sum(r["e_above_hull_ev_per_atom"] is not None for r in records)
-    hits = sum(r["e_above_hull_ev_per_atom"] is not None and r["e_above_hull_ev_per_atom"] <= 5e-5 for r in records)
+    hits = sum(is_stable_energy(r["e_above_hull_ev_per_atom"]) for r in records)
     methods = sorted({r["method"].split(" relax")[0] for r in records})
     print(f"held-out candidates ({args.split} split, by parent composition): {len(records)} from "
           f"{len({r['parent_formula'] for r in records})} parent compositions, {len(examples)} predictable "

@@ -9,12 +9,13 @@ from rest_framework import serializers as s
 
 from hullapi.api_schemas import DecompositionProduct
 from materials.api_schemas import (
+    HullCompleteness,
     PymatgenStructure,
+    SimilarMaterial,
     _flag,
     _integer,
     _number,
     _text,
-    _texts,
 )
 
 from .structure_input import FORMATS, MAX_BYTES, MAX_SITES
@@ -61,13 +62,6 @@ class PredictedEnergy(s.Serializer):
     seconds = _number("Time spent predicting (s)")
 
 
-class PredictedHullCompleteness(s.Serializer):
-    binaries = _integer("Binary subsystems of the chemical system (count)")
-    covered = _integer("Binaries holding a compound among the hull's phases (count)")
-    missing = _texts("Binaries without a compound: the hull there is only the elements")
-    complete = _flag("Whether every binary holds a compound")
-
-
 class PredictedStability(s.Serializer):
     hull_version = _integer("Hull run compared with (id)", allow_null=True)
     e_form_ev_per_atom = _number("Predicted formation energy used (eV/atom; machine-learned)")
@@ -76,8 +70,8 @@ class PredictedStability(s.Serializer):
     is_stable = _flag("At most 5e-5 eV/atom above the hull (GNoME's tolerance)")
     decomposition = DecompositionProduct(many=True, help_text="Hull phases at this composition, with their atomic "
                                                               "fractions")
-    hull_completeness = PredictedHullCompleteness(allow_null=True, help_text="How complete the hull of its system is; "
-                                                                             "null for an element")
+    hull_completeness = HullCompleteness(allow_null=True, help_text="How complete the hull of its system is; null "
+                                                                    "for an element")
 
 
 class PredictedStabilityByHull(s.Serializer):
@@ -99,12 +93,7 @@ class PredictKnownMatch(s.Serializer):
     method = _text("How they were compared (tolerances: fractions of the lattice, Å-normalised, degrees)")
 
 
-class PredictSimilarMaterial(s.Serializer):
-    material_id = _text("Our material id")
-    formula = _text("Reduced formula")
-    distance = _number("Fingerprint distance from the crystal (dimensionless; 0 is identical)")
-    e_above_hull_ev_per_atom = _number("Its energy above the 'all' hull (eV/atom)")
-    source = _text("gnome, mp, discovery, upload or scale")
+class PredictSimilarMaterial(SimilarMaterial):
     url = _text("The material's REST record")
 
 

@@ -14,21 +14,20 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from materials import permissions
 
 from . import api_schemas, predicting
 from .models import RelaxJob
 from .structure_input import InputRejected
 
 
-class StaffOnly(BasePermission):
+class StaffOnly(permissions.StaffOnly):
     message = "relaxing a crystal needs a staff account"
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_staff)
 
 
 class TooLarge(APIException):

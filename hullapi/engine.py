@@ -136,7 +136,7 @@ class EntryStability:
     @property
     def is_stable(self) -> bool:
         """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM`` (up to rounding)."""
-        return _is_stable(self.e_above_hull_ev_per_atom)
+        return is_stable_energy(self.e_above_hull_ev_per_atom)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class QueryResult:
     @property
     def is_stable(self) -> bool:
         """Energy above the hull at most ``STABILITY_TOL_EV_PER_ATOM`` (up to rounding)."""
-        return _is_stable(self.e_above_hull_ev_per_atom)
+        return is_stable_energy(self.e_above_hull_ev_per_atom)
 
 
 def is_stable_energy(e_above_hull_ev_per_atom: float | None) -> bool:
@@ -166,9 +166,6 @@ def is_stable_energy(e_above_hull_ev_per_atom: float | None) -> bool:
     ``STABILITY_TOL_EV_PER_ATOM`` above the hull, up to rounding; no placement (None) is not stable."""
     return e_above_hull_ev_per_atom is not None and e_above_hull_ev_per_atom <= STABILITY_TOL_EV_PER_ATOM + \
         ROUNDING_EV_PER_ATOM
-
-
-_is_stable = is_stable_energy
 
 
 def reference_id(element: str) -> str:

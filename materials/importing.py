@@ -294,17 +294,18 @@ def _store(results: list, spec: ImportSpec, run: ImportRun, stored_ids: set[str]
             ["material", "method"],
             CALCULATION_UPDATE_FIELDS,
         )
-        _store_fingerprints(fingerprints, pks)
+        store_fingerprints({pks[mid]: vector for mid, vector in fingerprints.items()})
     return list(pks)
 
 
-def _store_fingerprints(fingerprints: dict[str, bytes | None], pks: dict[str, int]) -> None:
-    """Write the batch's fingerprints (similar materials); a material stored without one (no structure, or
-    one that could not be fingerprinted) loses any older one. Inside the batch's transaction."""
+def store_fingerprints(vectors: dict[int, bytes | None]) -> None:
+    """Write fingerprints by material pk (the one writer: imports, ``compute_fingerprints``, a single save); a
+    material without one (no structure, or one that could not be fingerprinted) loses any older one. In the
+    caller's transaction."""
     now = timezone.now()
-    bulk.upsert(Fingerprint, [{"material": pks[mid], "version": FINGERPRINT_VERSION, "vector": vector,
-                               "computed_at": now} for mid, vector in fingerprints.items() if vector is not None],
+    bulk.upsert(Fingerprint, [{"material": pk, "version": FINGERPRINT_VERSION, "vector": vector, "computed_at": now}
+                              for pk, vector in vectors.items() if vector is not None],
                 ["material"], ["version", "vector", "computed_at"])
-    gone = [pks[mid] for mid, vector in fingerprints.items() if vector is None]
+    gone = [pk for pk, vector in vectors.items() if vector is None]
     if gone:
         Fingerprint.objects.filter(material_id__in=gone).delete()

@@ -11,3 +11,12 @@ class ReadOnlyOrStaff(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class StaffOnly(BasePermission):
+    """Staff only, reads included (uploads, relaxation jobs); a view names what it guards in ``message``."""
+
+    message = "this needs a staff account"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_staff)

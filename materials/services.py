@@ -9,14 +9,12 @@ from itertools import combinations
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from tqdm import tqdm
 
-from . import bulk
 from .dimensionality import label_item
 from .fingerprint import FINGERPRINT_VERSION, fingerprint_item
-from .importing import worker_count
-from .models import Fingerprint, Material
+from .importing import store_fingerprints, worker_count
+from .models import Material
 
 UNDETERMINED = "undetermined"
 BATCH = 1000
@@ -98,11 +96,8 @@ def compute_fingerprints(*, only_missing: bool = True, ids: list[str] | None = N
     try:
         for batch in batches:
             results = pool.map(fingerprint_item, batch, chunksize=50) if pool else [fingerprint_item(i) for i in batch]
-            now = timezone.now()
             with transaction.atomic():
-                bulk.upsert(Fingerprint, [{"material": pk, "version": FINGERPRINT_VERSION, "vector": vector,
-                                           "computed_at": now} for pk, vector, _ in results if vector is not None],
-                            ["material"], ["version", "vector", "computed_at"])
+                store_fingerprints({pk: vector for pk, vector, _ in results})
             failed = [(pk, reason) for pk, vector, reason in results if vector is None]
             summary["computed"] += len(results) - len(failed)
             summary["failed"] += len(failed)
@@ -123,15 +118,8 @@ def store_fingerprint(material: Material) -> None:
     """Fingerprint one material saved on its own (``Material.objects.create``, the admin, a discovery round's
     ingest; imports write theirs in bulk): called on ``post_save``, in the saver's transaction. A material
     without a structure, or one that cannot be fingerprinted, keeps none."""
-    if material.structure is None:
-        Fingerprint.objects.filter(material_id=material.pk).delete()
-        return
-    _, vector, _ = fingerprint_item((material.pk, material.structure))
-    if vector is None:
-        Fingerprint.objects.filter(material_id=material.pk).delete()
-        return
-    Fingerprint.objects.update_or_create(material_id=material.pk, defaults={
-        "version": FINGERPRINT_VERSION, "vector": vector, "computed_at": timezone.now()})
+    vector = None if material.structure is None else fingerprint_item((material.pk, material.structure))[1]
+    store_fingerprints({material.pk: vector})
 
 
 def hull_completeness(chemsys: Iterable[str], hull_set: str = "all", *,

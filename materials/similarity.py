@@ -166,14 +166,15 @@ def similar_to_material(material_id: str, k: int = 5) -> list[dict]:
         ValueError: ``k`` is out of range.
     """
     k = _check_k(k)
-    row = (Material.objects.filter(material_id=material_id)
-           .values("pk", "structure", "fingerprint__version", "fingerprint__vector").first())
+    found = Material.objects.filter(material_id=material_id)
+    row = found.values("pk", "fingerprint__version", "fingerprint__vector").first()
     if row is None:
         raise UnknownMaterial(f"no material {material_id!r}")
     if row["fingerprint__version"] == FINGERPRINT_VERSION:
         vector = from_bytes(bytes(row["fingerprint__vector"]))
-    elif row["structure"] is not None:
-        vector = fingerprint(Structure.from_dict(row["structure"]))  # not computed yet: compute_fingerprints
-    else:
-        return []
+    else:  # not computed yet (compute_fingerprints): from the structure, read only now
+        structure = found.values_list("structure", flat=True).first()
+        if structure is None:
+            return []
+        vector = fingerprint(Structure.from_dict(structure))
     return _search(vector, k, material_id)

@@ -20,19 +20,15 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from . import api_schemas, importing, readers, rows
+from . import api_schemas, importing, permissions, readers, rows
 from .models import Licence, Material, Source
-from .permissions import ReadOnlyOrStaff
 from .science import STRUCTURE_FORMATS, RowRejected, finite_or_none
 
 MAX_FILES = 20
 
 
-class StaffOnly(ReadOnlyOrStaff):
+class StaffOnly(permissions.StaffOnly):
     message = "uploading structures needs a staff account"
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_staff)
 
 
 class UploadRejected(Exception):

@@ -151,7 +151,6 @@ PINNED = {
     "PredictRequest": "structure format",
     "PredictSimilarMaterial": "material_id formula distance e_above_hull_ev_per_atom source url",
     "PredictedEnergy": "e_form_ev_per_atom iqr_ev_per_atom members_ev_per_atom tta tta_volumes method model seconds",
-    "PredictedHullCompleteness": "binaries covered missing complete",
     "PredictedStability": (
         "hull_version e_form_ev_per_atom e_above_hull_ev_per_atom is_stable decomposition hull_completeness"
     ),
