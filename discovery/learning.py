@@ -423,12 +423,15 @@ def import_examples(path) -> dict:
                 if not isinstance(r, dict):
                     raise ExampleRejected("not a JSON object")
                 missing = [f for f in ("key", "parent_formula", "formula_reduced", "method", "structure",
-                                       "relaxed_structure", "energy_ev", "e_form_ev_per_atom") if r.get(f) is None]
+                                       "relaxed_structure", "energy_ev") if r.get(f) is None]
                 if missing:
                     raise ExampleRejected(f"missing {', '.join(missing)}")
                 fidelity = check_example(structure=r["relaxed_structure"], energy_ev=r["energy_ev"], method=r["method"])
-                e_form = r["e_form_ev_per_atom"]
-                if isinstance(e_form, bool) or not isinstance(e_form, int | float) or not math.isfinite(e_form):
+                # An evaluation whose elements have no reference on the hull's scale has no formation energy: it is
+                # kept, as a round keeps it, and trains nothing until a reference exists.
+                e_form = r.get("e_form_ev_per_atom")
+                if e_form is not None and (isinstance(e_form, bool) or not isinstance(e_form, int | float)
+                                           or not math.isfinite(e_form)):
                     raise ExampleRejected(f"formation energy {e_form!r} is not a finite number")
                 if (r["key"], r["method"]) in existing:
                     known += 1

@@ -38,7 +38,8 @@ from functools import cache
 import numpy as np
 from pymatgen.core import Element, Structure
 
-__all__ = ["DIMENSION", "FINGERPRINT_VERSION", "fingerprint", "fingerprint_item", "from_bytes", "nearest", "to_bytes"]
+__all__ = ["DIMENSION", "FINGERPRINT_VERSION", "fingerprint", "fingerprint_item", "from_bytes", "nearest",
+           "stored_fingerprint", "to_bytes"]
 
 FINGERPRINT_VERSION = "gnx-rdf-1"
 
@@ -140,14 +141,21 @@ def from_bytes(data: bytes) -> np.ndarray:
     return vector
 
 
-def fingerprint_item(item: tuple[int, dict]) -> tuple[int, bytes | None, str]:
-    """(key, stored vector or None, reason) of a (key, structure dict) pair: the unit of work of a batch;
-    never raises (a structure that cannot be fingerprinted comes back with the reason)."""
-    key, structure = item
+def stored_fingerprint(structure: Structure | dict) -> tuple[bytes | None, str]:
+    """(stored vector, "") of a structure (or its dict), or (None, the reason) when it cannot be fingerprinted;
+    never raises: a row or a batch is stored without the fingerprint of a structure that has none."""
     try:
-        return key, to_bytes(fingerprint(Structure.from_dict(structure))), ""
-    except Exception as exc:  # noqa: BLE001 - a batch reports the failure of one structure and goes on
-        return key, None, f"{type(exc).__name__}: {exc}"[:300]
+        if isinstance(structure, dict):
+            structure = Structure.from_dict(structure)
+        return to_bytes(fingerprint(structure)), ""
+    except Exception as exc:  # noqa: BLE001 - only the similar materials of this one structure are missing
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def fingerprint_item(item: tuple[int, dict]) -> tuple[int, bytes | None, str]:
+    """(key, stored vector or None, reason) of a (key, structure dict) pair: the unit of work of a batch."""
+    key, structure = item
+    return (key, *stored_fingerprint(structure))
 
 
 def nearest(matrix: np.ndarray, sq_norms: np.ndarray, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

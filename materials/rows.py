@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from .fingerprint import fingerprint, to_bytes
+from .fingerprint import stored_fingerprint
 from .science import (
     MIN_E_FORM_EV_PER_ATOM,
     Mp2020Corrector,
@@ -106,11 +106,10 @@ def process_gnome(record: Mapping, refs: Mapping[str, float]) -> dict:
 
 def _fingerprint(structure, warnings: list[str]) -> bytes | None:
     """The crystal's fingerprint (similar materials), or None with a warning: it never rejects a row."""
-    try:
-        return to_bytes(fingerprint(structure))
-    except Exception as exc:  # noqa: BLE001 - the row is stored; only its similar materials are missing
-        warnings.append(f"no fingerprint: {type(exc).__name__}: {exc}"[:300])
-        return None
+    vector, reason = stored_fingerprint(structure)
+    if reason:
+        warnings.append(f"no fingerprint: {reason}")
+    return vector
 
 
 def _extra(record: Mapping) -> dict:

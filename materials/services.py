@@ -12,7 +12,7 @@ from django.db.models import Q
 from tqdm import tqdm
 
 from .dimensionality import label_item
-from .fingerprint import FINGERPRINT_VERSION, fingerprint_item
+from .fingerprint import FINGERPRINT_VERSION, fingerprint_item, stored_fingerprint
 from .importing import store_fingerprints, worker_count
 from .models import Material
 
@@ -118,7 +118,7 @@ def store_fingerprint(material: Material) -> None:
     """Fingerprint one material saved on its own (``Material.objects.create``, the admin, a discovery round's
     ingest; imports write theirs in bulk): called on ``post_save``, in the saver's transaction. A material
     without a structure, or one that cannot be fingerprinted, keeps none."""
-    vector = None if material.structure is None else fingerprint_item((material.pk, material.structure))[1]
+    vector = None if material.structure is None else stored_fingerprint(material.structure)[0]
     store_fingerprints({material.pk: vector})
 
 

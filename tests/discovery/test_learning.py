@@ -90,6 +90,24 @@ def test_the_shipped_file_imports_once_and_its_bad_lines_are_named(tmp_path, shi
         assert "origin" not in exported[row["key"]]["detail"]
 
 
+def test_an_example_without_a_formation_energy_is_kept_unlabelled(tmp_path, shipped_lines, db):
+    rows = [json.loads(line) for line in shipped_lines]
+    unlabelled = next(r for r in rows if r["e_form_ev_per_atom"] is None)  # Yb: no elemental reference
+    labelled = next(r for r in rows if r["e_form_ev_per_atom"] is not None)
+    path = tmp_path / "examples.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        for row in (unlabelled, {**labelled, "e_form_ev_per_atom": "low"}):
+            fh.write(json.dumps(row) + "\n")
+    result = learning.import_examples(path)
+    assert result["added"] == 1 and "line 2: formation energy 'low' is not a finite number" in result["rejected"][0]
+    stored = TrainingExample.objects.get(key=unlabelled["key"])
+    assert stored.e_form_ev_per_atom is None and stored.energy_ev == pytest.approx(unlabelled["energy_ev"])
+    out = tmp_path / "again.jsonl.gz"
+    assert learning.export_examples(out) == 1  # the round trip keeps it
+    with gzip.open(out, "rt") as fh:
+        assert json.loads(fh.readline())["key"] == unlabelled["key"]
+
+
 def test_every_candidate_of_a_parent_composition_falls_in_one_split_and_parents_are_dft_training_crystals(
         shipped_lines):
     rows = [json.loads(line) for line in shipped_lines]
