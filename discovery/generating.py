@@ -7,12 +7,12 @@ the compositional pipeline places compositions on the current "all" hull.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from django.db.models import Q
 
+from materials.chemsys import ChemsysError, chemsys_elements, subsystems_of
 from materials.models import Material
 
 from .generation.candidates import Candidate, GenerationError
@@ -22,14 +22,11 @@ RELEASED_COMPOSITION = Path(__file__).resolve().parent / "gnn" / "released-compo
 
 
 def parse_chemsys(text: str) -> list[str]:
-    """Sorted element symbols of 'Li-P-S'; a GenerationError names an unknown element."""
-    from pymatgen.core import Element
-
-    elements = sorted({e.strip() for e in str(text).split("-") if e.strip()})
-    unknown = [e for e in elements if not Element.is_valid_symbol(e)]
-    if not elements or unknown:
-        raise GenerationError(f"chemical system {text!r}: unknown element(s) {', '.join(unknown) or '(none given)'}")
-    return elements
+    """Sorted element symbols of 'Li-P-S' (``materials.chemsys``); a GenerationError names what is wrong."""
+    try:
+        return chemsys_elements(text)
+    except ChemsysError as exc:
+        raise GenerationError(str(exc)) from None
 
 
 def seed_materials(*, material_ids: Iterable[str] = (), chemsys: Iterable[str] = (), stable_only: bool = True,
@@ -50,9 +47,8 @@ def seed_materials(*, material_ids: Iterable[str] = (), chemsys: Iterable[str] =
             raise GenerationError(f"no structure to substitute (an energy-only hull phase): {', '.join(without)}")
         found.update(rows)
     for system in chemsys:
-        elements = parse_chemsys(system)
-        subsystems = ["-".join(c) for n in range(1, len(elements) + 1) for c in itertools.combinations(elements, n)]
-        qs = Material.objects.filter(chemsys__in=subsystems, structure__isnull=False, nelements__gte=2)
+        qs = Material.objects.filter(chemsys__in=subsystems_of(parse_chemsys(system)), structure__isnull=False,
+                                     nelements__gte=2)
         if stable_only:
             qs = qs.filter(Q(stabilities__hull_set="all") & Q(stabilities__is_stable=True))
         qs = qs.order_by("material_id").values_list("material_id", "structure")

@@ -5,16 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from materials.choices import CancellableRunStatus, QueuedRunStatus, RunStatus
 from materials.fields import JSONField
 
 
 class ModelCheckpoint(models.Model):
     """A trained GNN ensemble: where its members are, what it was trained on, how it scores."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     name = models.CharField(max_length=100)
     path = models.CharField(max_length=500, help_text="Directory holding member-*.pt.")
@@ -44,12 +42,7 @@ class DiscoveryRound(models.Model):
     """One turn of the GNoME flywheel: generate, screen with the ensemble, select, evaluate, ingest, update the
     hull, measure. ``stage`` is the last stage finished; a resumed round starts from the next one."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = CancellableRunStatus
 
     class Stage(models.TextChoices):
         CREATED = "created", "Created"
@@ -145,10 +138,7 @@ class TrainingBatch(models.Model):
     """A ``make_training_candidates`` job: candidates generated from the training split's crystals and evaluated,
     to teach the screening model what unrelaxed candidates become (no discovery round needed)."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     name = models.CharField(max_length=100, blank=True)
     config = JSONField(default=dict, help_text="Seeds, generators, size limits, evaluator and its settings.")
@@ -230,11 +220,7 @@ class TrainingExample(models.Model):
 class MDStudy(models.Model):
     """Molecular dynamics of chosen materials with a universal potential, for their Li-ion conductivity."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = QueuedRunStatus
 
     name = models.CharField(max_length=120, blank=True)
     settings = JSONField(default=dict, help_text="discovery.md.simulation.MDSettings, without the temperature.")
@@ -286,11 +272,7 @@ class RelaxJob(models.Model):
     the relaxed energy and its place on both hulls. A machine-learned potential's energy unless the method says
     otherwise; nothing enters the catalogue."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = QueuedRunStatus
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     structure = JSONField(help_text="pymatgen Structure.as_dict() as uploaded (unrelaxed).")

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from materials import versioned_cache
+from materials.chemsys import ChemsysError, chemsys_elements, subsystems_of
 from materials.models import Material, Source
 from materials.services import formulas
 
@@ -34,15 +35,13 @@ def _hull_param(request) -> str:
 
 
 def parse_chemsys(text: str) -> list[str]:
-    elements = [e.strip() for e in text.replace(",", "-").split("-") if e.strip()]
-    if not elements:
-        raise ValidationError({"chemsys": "empty chemical system; write it like Li-Fe-O"})
-    unknown = [e for e in elements if not Element.is_valid_symbol(e)]
-    if unknown:
-        raise ValidationError({"chemsys": f"unknown element(s): {', '.join(unknown)}"})
-    if len(set(elements)) > MAX_ELEMENTS:
-        raise ValidationError({"chemsys": f"{len(set(elements))} elements; at most {MAX_ELEMENTS} are accepted"})
-    return sorted(set(elements))
+    try:
+        elements = chemsys_elements(text)
+    except ChemsysError as exc:
+        raise ValidationError({"chemsys": str(exc)}) from None
+    if len(elements) > MAX_ELEMENTS:
+        raise ValidationError({"chemsys": f"{len(elements)} elements; at most {MAX_ELEMENTS} are accepted"})
+    return elements
 
 
 def _decomposition(pairs, names: dict[str, str]) -> list[dict]:
@@ -97,9 +96,7 @@ class HullDetail(APIView):
                 "fractions": [round(comp.get_atomic_fraction(Element(e)), 10) for e in elements],
             })
         member_systems = {r.material.chemsys for r in rows if r.is_member}
-        missing_binaries = [
-            f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i + 1:] if f"{a}-{b}" not in member_systems
-        ]
+        missing_binaries = [b for b in subsystems_of(elements, sizes=(2,)) if b not in member_systems]
         return {
             "chemsys": system,
             "hull": hull,

@@ -39,7 +39,6 @@ import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import combinations
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +46,8 @@ import numpy.typing as npt
 from pymatgen.core import Composition, Element
 from pymatgen.core.periodic_table import DummySpecies
 from scipy.spatial import ConvexHull
+
+from materials.chemsys import normalise_chemsys, subsystems, subsystems_of
 
 __all__ = [
     "FORMATION_TOL_EV_PER_ATOM",
@@ -336,12 +337,8 @@ def _hull_points(
     """
     n = len(elements)
     column = {el: i for i, el in enumerate(elements)}
-    blocks = [
-        block
-        for k in range(2, n + 1 if include_own else n)
-        for subset in combinations(elements, k)
-        if (block := store.get("-".join(subset))) is not None
-    ]
+    sizes = range(2, n + 1 if include_own else n)
+    blocks = [block for system in subsystems_of(elements, sizes=sizes) if (block := store.get(system)) is not None]
     size = n + sum(len(block.ids) for block in blocks)
     fractions = np.zeros((size, n))
     fractions[:n, :n] = np.eye(n)
@@ -534,14 +531,8 @@ def compute_hull(
     if chemsys is None:
         wanted = set(by_system) | {system for system, _ in not_placed.values()}
     else:
-        wanted = {_normalise_chemsys(s) for s in chemsys}
-    needed = set(by_system) if chemsys is None else {
-        sub
-        for system in wanted
-        for k in range(1, system.count("-") + 2)
-        for subset in combinations(system.split("-"), k)
-        if (sub := "-".join(subset)) in by_system
-    }
+        wanted = {normalise_chemsys(s) for s in chemsys}
+    needed = set(by_system) if chemsys is None else subsystems(wanted) & by_system.keys()
     order = sorted(needed, key=lambda s: (s.count("-"), s))
 
     store: dict[str, _PointSet] = {}
@@ -828,15 +819,6 @@ class HullIndex:
 # ---- incremental recompute -----------------------------------------------------------------------
 
 
-def _normalise_chemsys(chemsys: str) -> str:
-    """Sorted, dash-joined element symbols; a ValueError names an unknown element."""
-    elements = {el.strip() for el in str(chemsys).split("-")}
-    unknown = sorted(el for el in elements if not Element.is_valid_symbol(el))
-    if unknown:
-        raise ValueError(f"chemical system {chemsys!r} has unknown element(s) {', '.join(map(repr, unknown))}")
-    return "-".join(sorted(elements))
-
-
 def affected_chemsys(new_chemsys: Iterable[str], existing_chemsys: Iterable[str]) -> set[str]:
     """The chemical systems whose hull can change when entries of ``new_chemsys`` arrive.
 
@@ -847,9 +829,9 @@ def affected_chemsys(new_chemsys: Iterable[str], existing_chemsys: Iterable[str]
     Raises:
         ValueError: a chemical system with an unknown element.
     """
-    new = {_normalise_chemsys(s) for s in new_chemsys}
+    new = {normalise_chemsys(s) for s in new_chemsys}
     containing: dict[str, set[str]] = defaultdict(set)
-    for system in {_normalise_chemsys(s) for s in existing_chemsys}:
+    for system in {normalise_chemsys(s) for s in existing_chemsys}:
         for element in system.split("-"):
             containing[element].add(system)
     affected = set(new)

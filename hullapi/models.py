@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from materials.choices import RunStatus
 from materials.fields import JSONField
 from materials.models import Material, Source
 
@@ -31,10 +32,7 @@ DISAGREEMENT_EV_PER_ATOM = 0.025  # a published value further than this from our
 class HullRun(models.Model):
     """One recomputation of a hull set; its id is the hull version the results carry."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     hull_set = models.CharField(max_length=8, choices=HullSet.choices)
     scope = models.JSONField(default=list, blank=True, help_text="Chemical systems recomputed; empty = all.")

@@ -12,12 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from materials.models import Material, ScreenResult, ScreenRun
-from materials.screens import SCREENS, Criteria
+from materials.screens import CANDIDATE, OUTCOMES, SCREENS, Criteria
 
 from . import api_schemas, screening
 
 MAX_PER_PAGE = 1000
-OUTCOMES = ("candidate", "unknown", "failed")
 
 
 def _screen(name: str) -> tuple:
@@ -71,7 +70,7 @@ class ScreenResults(APIView):
         run = _latest(name)
         if run is None:
             raise NotFound(f"{name} has not been run yet (manage.py run_screen {name})")
-        outcome = request.query_params.get("outcome", "candidate")
+        outcome = request.query_params.get("outcome", CANDIDATE)
         if outcome not in OUTCOMES:
             raise ValidationError({"outcome": f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}"})
         page, per_page = _int(request, "_page", 1, 1), _int(request, "_per_page", 100, 1)

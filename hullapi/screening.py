@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
+from pymatgen.core import Composition
 
 from materials.models import Material, ScreenResult, ScreenRun
 from materials.screens import SCREENS, Criteria, FunnelResult, Record, run_funnel
@@ -20,16 +20,10 @@ from . import electrochem
 from .models import ElectrochemicalWindow, Stability
 from .services import current_version, references, subsystems
 
-_AMOUNT = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
-
 
 def li_fraction(formula: str) -> float:
     """Atomic fraction of Li in a formula ('Li4 Fe4 P4 O16' -> 0.142857...)."""
-    amounts: Counter = Counter()
-    for symbol, amount in _AMOUNT.findall(formula):
-        amounts[symbol] += float(amount) if amount else 1.0
-    total = sum(amounts.values())
-    return amounts["Li"] / total if total else 0.0
+    return Composition(formula).get_atomic_fraction("Li")
 
 
 class ScreenError(ValueError):

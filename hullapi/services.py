@@ -17,13 +17,13 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import combinations
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from materials import bulk
+from materials.chemsys import subsystems
 from materials.importing import references
 from materials.models import Material
 
@@ -69,15 +69,6 @@ def hull_lock(hull_set: str) -> Iterator[None]:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def subsystems(systems: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for system in systems:
-        elements = system.split("-")
-        for k in range(1, len(elements) + 1):
-            out.update("-".join(c) for c in combinations(elements, k))
-    return out
 
 
 def _published(extra: dict, hull_set: str) -> tuple[float | None, str]:

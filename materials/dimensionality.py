@@ -8,8 +8,9 @@ neighbouring images, strict) runs as numpy array operations, and clusters come f
 components. The results are identical (tests compare both on real structures); benchmarks/screens.py
 gives the speed-up.
 
-Labels: '0D', '1D', '2D' (layered), '3D', 'intercalated ion', 'intercalated molecule', or None where the
-algorithm gives no integer dimension.
+Labels (``LABELS``, defined here once): '0D', '1D', '2D' (layered), '3D', 'intercalated ion', 'intercalated
+molecule', or None where the algorithm gives no integer dimension; the catalogue stores that as 'undetermined'
+(``STORED_LABELS`` are what a material's dimensionality may hold, "" aside: not computed).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import numpy as np
 from pymatgen.core import Structure
 
 TOLERANCE_A = 0.45
-LAYERED = "2D"
+
+ZERO_D, ONE_D, LAYERED, THREE_D = "0D", "1D", "2D", "3D"
+INTERCALATED_ION, INTERCALATED_MOLECULE = "intercalated ion", "intercalated molecule"
+LABELS = (ZERO_D, ONE_D, LAYERED, THREE_D, INTERCALATED_ION, INTERCALATED_MOLECULE)  # what the algorithm gives
+UNDETERMINED = "undetermined"  # stored where it gives none (no integer dimension, or the structure failed)
+STORED_LABELS = (*LABELS, UNDETERMINED)
 
 
 @lru_cache(maxsize=1)
@@ -93,9 +99,9 @@ def cheon_dimensionality(structure: Structure, tolerance: float = TOLERANCE_A, s
     max1, min1 = supercell_clusters(cell, 1, tolerance)
     max2, min2 = supercell_clusters(cell, 2, tolerance)
     if min2 == 1:
-        return "intercalated ion"
+        return INTERCALATED_ION
     if min2 == min1:
-        return "0D" if max2 == max1 else "intercalated molecule"
+        return ZERO_D if max2 == max1 else INTERCALATED_MOLECULE
     if max1 == 0:
         return None  # pymatgen divides by zero here
     value = math.log2(max2 / max1)
@@ -104,7 +110,7 @@ def cheon_dimensionality(structure: Structure, tolerance: float = TOLERANCE_A, s
     # pymatgen retries with a 3x3x3 supercell of the input (not the standardized) structure
     max3, min3 = supercell_clusters(structure, 3, tolerance)
     if min3 == min2:
-        return "0D" if max3 == max2 else "intercalated molecule"
+        return ZERO_D if max3 == max2 else INTERCALATED_MOLECULE
     value = math.log2(max3 / max1) / math.log2(3)
     return f"{int(value)}D" if value == int(value) else None
 

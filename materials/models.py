@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from .choices import RunStatus
 from .fields import JSONField
 
 
@@ -31,10 +32,7 @@ LICENCE_BY_SOURCE = {
 class ImportRun(models.Model):
     """One run of an importer: who ran what, when, on which data, and what came of each row."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     importer = models.CharField(max_length=64, help_text="Management command that ran, e.g. import_gnome.")
     dataset = models.CharField(max_length=200, help_text="Dataset name and file(s) read.")
@@ -198,10 +196,7 @@ class Calculation(models.Model):
 class ScreenRun(models.Model):
     """One run of a screen (materials.screens): its criteria and the count at every stage."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = RunStatus
 
     screen = models.CharField(max_length=32, db_index=True)
     criteria = JSONField(default=dict)

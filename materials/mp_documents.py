@@ -14,8 +14,9 @@ GNoME and Materials Project rows, a machine-learned potential's for discoveries 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
+
+from pymatgen.core import Composition
 
 from .mp_ids import mp_alias
 
@@ -83,8 +84,6 @@ CORE_FIELDS = tuple(CORE_PATHS)
 THERMO_FIELDS = tuple(THERMO_PATHS)
 ALWAYS = ("material_id", "builder_meta", "license")  # every document says what it is and under which licence
 
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
-
 
 def paths_for(fields: Iterable[str], table: Mapping[str, tuple[str, ...]]) -> list[str]:
     """The ORM paths the documents of ``fields`` read (``material_id`` always)."""
@@ -92,12 +91,8 @@ def paths_for(fields: Iterable[str], table: Mapping[str, tuple[str, ...]]) -> li
 
 
 def _amounts(formula: str) -> dict[str, float]:
-    """``'Li4 Fe4 P4 O16'`` or ``'LiFePO4'`` -> ``{'Li': 4.0, ...}`` (the catalogue's own formulas: no parentheses)."""
-    out: dict[str, float] = {}
-    for element, amount in _TOKEN.findall(formula):
-        if element:
-            out[element] = out.get(element, 0.0) + (float(amount) if amount else 1.0)
-    return out
+    """``'Li4 Fe4 P4 O16'`` or ``'LiFePO4'`` -> ``{'Li': 4.0, ...}``, in the formula's order (pymatgen's reading)."""
+    return Composition(formula).get_el_amt_dict()
 
 
 def _per_atom(energy: float | None, nsites: int | None) -> float | None:

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -23,10 +22,12 @@ from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.lookups import Exact
 from pymatgen.core import Composition, Element
 
+from .chemsys import SEPARATOR, WILDCARD, ChemsysError, chemsys_parts, formula_tokens
+from .dimensionality import STORED_LABELS as DIMENSIONALITIES
 from .models import Licence, Material, ScreenRun, Source
 from .mp_ids import mp_alias
 from .science import element_mask
-from .screens import SCREENS
+from .screens import CANDIDATE, OUTCOMES, SCREENS
 
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 100
@@ -82,8 +83,6 @@ SORTABLE = ("material_id", "formula_pretty", "chemsys", "nelements", "nsites", "
             "spacegroup_number", "band_gap", "formation_energy_per_atom", "energy_above_hull")
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
 LICENCE_ALIASES = {"BY": Licence.CC_BY_4, "BY-NC": Licence.CC_BY_NC_4, **{c.value: c.value for c in Licence}}
-
-_TOKEN = re.compile(r"([A-Z][a-z]?|\*)(\d*\.?\d*)")
 
 
 class QueryError(ValueError):
@@ -278,11 +277,12 @@ def number(param: str, raw: str, kind: type[int] | type[float]) -> int | float:
 
 
 def _formula_q(param: str, formula: str) -> Q:
-    tokens = _TOKEN.findall(formula)
-    if "".join(a + b for a, b in tokens) != formula:
-        raise QueryError(param, f"malformed formula {formula!r}")
+    try:
+        tokens = formula_tokens(formula)
+    except ChemsysError as exc:
+        raise QueryError(param, str(exc)) from None
     symbols = [symbol for symbol, _ in tokens]
-    if "*" in symbols:
+    if WILDCARD in symbols:
         return _wildcard_formula_q(param, formula, tokens)
     if all(Element.is_valid_symbol(s) for s in symbols):
         return Q(formula_reduced=Composition(formula).reduced_formula)
@@ -309,7 +309,7 @@ def _wildcard_formula_q(param: str, formula: str, tokens: list[tuple[str, str]])
         n = float(amount) if amount else 1.0
         if n <= 0:
             raise QueryError(param, f"malformed formula {formula!r}")
-        if symbol == "*":
+        if symbol == WILDCARD:
             wild.append(n)
         elif Element.is_valid_symbol(symbol):
             if symbol in named:
@@ -343,21 +343,18 @@ def _chemsys_q(param: str, systems: list[str]) -> Q:
         raise QueryError(param, f"{len(systems)} chemical systems; at most {MAX_SYSTEMS}")
     plain, wild = set(), Q()
     for chemsys in systems:
-        parts = [p.strip() for p in chemsys.split("-")]
-        if any(not p for p in parts):
-            raise QueryError(param, f"malformed chemical system {chemsys!r}; write it like Li-Fe-O")
-        named = sorted({_element(param, p) for p in parts if p != "*"})
-        if "*" in parts:
+        try:
+            parts = chemsys_parts(chemsys, wildcards=True)
+        except ChemsysError as exc:
+            raise QueryError(param, str(exc)) from None
+        named = sorted({p for p in parts if p != WILDCARD})
+        if WILDCARD in parts:
             wild |= Q(nelements=len(parts)) & elements_all(named)
         else:
-            plain.add("-".join(named))
+            plain.add(SEPARATOR.join(named))
     if not plain:
         return wild
     return wild | (Q(chemsys=plain.pop()) if len(plain) == 1 else Q(chemsys__in=sorted(plain)))
-
-
-DIMENSIONALITIES = ("0D", "1D", "2D", "3D", "intercalated ion", "intercalated molecule", "undetermined")
-SCREEN_OUTCOMES = ("candidate", "unknown", "failed")
 
 
 def _screen_q(params: Mapping) -> Q:
@@ -369,10 +366,10 @@ def _screen_q(params: Mapping) -> Q:
         return Q()
     if name not in SCREENS:
         raise QueryError("screen", f"unknown screen {name!r}; one of {', '.join(SCREENS)}")
-    outcomes = outcomes or ["candidate"]
-    bad = [o for o in outcomes if o not in SCREEN_OUTCOMES]
+    outcomes = outcomes or [CANDIDATE]
+    bad = [o for o in outcomes if o not in OUTCOMES]
     if bad:
-        raise QueryError("screen_outcome", f"unknown outcome {bad[0]!r}; one of {', '.join(SCREEN_OUTCOMES)}")
+        raise QueryError("screen_outcome", f"unknown outcome {bad[0]!r}; one of {', '.join(OUTCOMES)}")
     run = ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).values_list("pk", flat=True).first()
     if run is None:
         raise QueryError("screen", f"{name} has not been run yet")
@@ -397,7 +394,7 @@ def parse(params: Mapping) -> MaterialQuery:
     query.hull = hull
 
     if (formulas := _items(params, "formula")) is not None:
-        if len(formulas) > 1 and any("*" in f for f in formulas):
+        if len(formulas) > 1 and any(WILDCARD in f for f in formulas):
             raise QueryError("formula", "a wildcard formula cannot be combined with others in a list")
         any_of = Q()
         for formula in formulas:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from .dimensionality import LABELS
 from .fingerprint import stored_fingerprint
 from .science import (
     MIN_E_FORM_EV_PER_ATOM,
@@ -29,7 +30,6 @@ from .science import (
 
 GNOME_METHOD = "GNoME PBE/PBE+U (MP2020)"
 MP_METHOD = "Materials Project GGA/GGA+U (GNoME snapshot)"
-GNOME_DIMENSIONALITIES = {"0D", "1D", "2D", "3D", "intercalated ion", "intercalated molecule"}
 
 
 def _check_e_form(e_form: float | None) -> None:
@@ -76,7 +76,7 @@ def process_gnome(record: Mapping, refs: Mapping[str, float]) -> dict:
         warnings.append(note)
 
     dimensionality = record.get("dimensionality") or ""
-    if dimensionality and dimensionality not in GNOME_DIMENSIONALITIES:
+    if dimensionality and dimensionality not in LABELS:
         warnings.append(f"unknown dimensionality {dimensionality!r} ignored")
         dimensionality = ""
     band_gap = finite_or_none(record.get("band_gap_ev"))

@@ -10,7 +10,6 @@ energy per atom is measured from the elemental references (chemical potentials) 
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,8 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.core.periodic_table import DummySpecies
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy.constants import physical_constants
+
+from .chemsys import SEPARATOR, subsystems_of
 
 SYMPREC = 0.1  # Å, as the Materials Project
 MIN_SITE_DISTANCE_A = 0.5  # closer than this, two sites overlap
@@ -288,7 +289,7 @@ def composition_fields(comp: Composition) -> dict:
         "formula": comp.formula,
         "formula_reduced": comp.reduced_formula,
         "formula_anonymous": comp.anonymized_formula,
-        "chemsys": "-".join(elements),
+        "chemsys": SEPARATOR.join(elements),
         "elements": elements,
         "nelements": len(elements),
         "nsites": int(round(comp.num_atoms)),
@@ -438,13 +439,9 @@ def hull_completeness(chemsys: str, covered: Iterable[str]) -> dict:
     against the elements only, and says little. Args: ``chemsys`` ("Li-O-Se"), ``covered`` the binary systems
     ("A-B", sorted) that hold at least one compound of the hull set (the judged compound itself left out).
     Returns ``{"binaries": n, "covered": k, "missing": [...], "complete": bool}``; ``complete`` is None for an
-    element (no binaries).
+    element (no binaries). Raises ``materials.chemsys.ChemsysError`` (a ValueError) naming a bad element.
     """
-    elements = sorted({e.strip() for e in str(chemsys).split("-")})
-    unknown = [e for e in elements if not Element.is_valid_symbol(e)]
-    if unknown:
-        raise ValueError(f"chemical system {chemsys!r} has unknown element(s) {', '.join(map(repr, unknown))}")
-    binaries = ["-".join(pair) for pair in itertools.combinations(elements, 2)]
+    binaries = subsystems_of(chemsys, sizes=(2,))
     covered = set(covered)
     missing = [b for b in binaries if b not in covered]
     return {"binaries": len(binaries), "covered": len(binaries) - len(missing), "missing": missing,

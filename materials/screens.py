@@ -21,8 +21,11 @@ from typing import Any
 
 from pymatgen.core import Element
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
-CANDIDATE = "candidate"  # passed every stage
+from . import dimensionality as cheon
+
+PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"  # a stage's result
+CANDIDATE, FAILED = "candidate", "failed"  # a material's outcome: passed every stage, or failed one
+OUTCOMES = (CANDIDATE, UNKNOWN, FAILED)  # UNKNOWN: passed, with stages that could not tell
 TRANSITION_METALS = tuple(el.symbol for el in Element if el.is_transition_metal)  # d block, groups 3-12
 F_BLOCK = tuple(el.symbol for el in Element if el.is_lanthanoid or el.is_actinoid)
 
@@ -159,7 +162,7 @@ def run_funnel(records: Iterable[Record], stages: list[Stage], criteria: Criteri
             outcome.stages[stage.name] = {"result": result, "why": why}
             if result == FAIL:
                 count.failed += 1
-                outcome.outcome, outcome.failed_stage = "failed", stage.name
+                outcome.outcome, outcome.failed_stage = FAILED, stage.name
                 continue
             if result == UNKNOWN:
                 count.unknown += 1
@@ -220,9 +223,11 @@ def _has_structure(r: Record, c: Criteria) -> tuple[str, str]:
 
 
 def _layered(r: Record, c: Criteria) -> tuple[str, str]:
-    if not r.dimensionality or r.dimensionality == "undetermined":
+    if not r.dimensionality or r.dimensionality == cheon.UNDETERMINED:
         return UNKNOWN, "dimensionality not determined"
-    return (PASS, "2D (layered)") if r.dimensionality == "2D" else (FAIL, f"{r.dimensionality}, not 2D")
+    if r.dimensionality == cheon.LAYERED:
+        return PASS, f"{cheon.LAYERED} (layered)"
+    return FAIL, f"{r.dimensionality}, not {cheon.LAYERED}"
 
 
 def _li_mn_tm_o(r: Record, c: Criteria) -> tuple[str, str]:

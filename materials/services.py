@@ -5,18 +5,17 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from itertools import combinations
 
 from django.db import transaction
 from django.db.models import Q
 from tqdm import tqdm
 
-from .dimensionality import label_item
+from .chemsys import normalise_chemsys, subsystems_of
+from .dimensionality import UNDETERMINED, label_item
 from .fingerprint import FINGERPRINT_VERSION, fingerprint_item, stored_fingerprint
 from .importing import store_fingerprints, worker_count
 from .models import Material
 
-UNDETERMINED = "undetermined"
 BATCH = 1000
 
 
@@ -129,8 +128,8 @@ def hull_completeness(chemsys: Iterable[str], hull_set: str = "all", *,
     left out, e.g. the material being judged). One query per 2,000 binaries of all the systems."""
     from .science import hull_completeness as completeness
 
-    systems = {s: "-".join(sorted({e.strip() for e in str(s).split("-")})) for s in chemsys}
-    binaries = sorted({"-".join(pair) for s in systems.values() for pair in combinations(s.split("-"), 2)})
+    systems = {s: normalise_chemsys(s) for s in chemsys}
+    binaries = sorted({pair for s in systems.values() for pair in subsystems_of(s, sizes=(2,))})
     covered: set[str] = set()
     for start in range(0, len(binaries), 2000):
         covered |= set(Material.objects.filter(chemsys__in=binaries[start:start + 2000],

@@ -32,7 +32,7 @@ ALLOWED = {
 # The pure science: they take and return pymatgen objects, arrays or tensors and never touch Django.
 PURE = (
     "materials.science", "materials.dimensionality", "materials.readers", "materials.scale", "materials.rows",
-    "materials.screens", "materials.fingerprint",
+    "materials.screens", "materials.fingerprint", "materials.chemsys",
     "hullapi.engine", "hullapi.electrochem",
     "discovery.screening", "discovery.gnn", "discovery.generation", "discovery.evaluation", "discovery.md",
     "discovery.structure_input", "frontend.search",
