@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from materials.chemsys import chemsys_elements
 from materials.models import Material, Source
 
 from .gnn.data import candidate_split
@@ -168,7 +169,7 @@ def _seed_rows(config: dict) -> Iterable[tuple[str, str, dict]]:
                                                           e_form_ev_per_atom__isnull=False,
                                                           nsites__lte=config["max_sites"])
             .values_list("material_id", "formula_reduced", "chemsys")
-            if split_of(r[1]) == "train" and set(r[2].split("-")) <= refs]
+            if split_of(r[1]) == "train" and set(chemsys_elements(r[2])) <= refs]
     salt = str(config["random_seed"])
     rows.sort(key=lambda r: hashlib.md5(f"{salt}:{r[0]}".encode()).hexdigest())
     for start in range(0, len(rows), 200):
@@ -222,7 +223,7 @@ def generate_batch(batch_id: int, progress: Callable[[int], None] | None = None)
                 key=candidate.key, origin=TrainingExample.Origin.BOOTSTRAP, batch_id=batch_id,
                 generator=candidate.method, parent=material_id, parent_formula=formula, detail=candidate.detail,
                 formula_reduced=candidate.reduced_formula,
-                chemsys="-".join(sorted(el.symbol for el in candidate.composition.elements)),
+                chemsys=candidate.composition.chemical_system,
                 nsites=len(candidate.species), split=candidate_split(formula), structure=candidate.structure.as_dict()))
         if len(pending) >= 200:
             have += _store(pending)
