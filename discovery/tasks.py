@@ -1,4 +1,4 @@
-"""Celery tasks of discovery: thin wrappers over discovery.training."""
+"""Celery tasks of discovery: thin wrappers over the service functions (discovery.rounds, training, learning)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ def train_gnn(**options) -> int:
     return train_ensemble(**options).pk
 
 
-# ---- discovery rounds: a canvas over the stage functions of discovery.rounds --------------------------
+# ---- discovery rounds: a canvas over the stage table of discovery.rounds (rounds.STAGES) ----------------
 # Every task is idempotent and acknowledged late: a chunk whose worker died is handed to another worker and
 # redone without duplicates. ``advance_round`` runs the next stage that is not finished, so it also resumes.
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def advance_round(round_id: int) -> str:
-    """Run the round's next stages; the two parallel stages fan out as chords that call back here.
+    """Run the round's next stages; a chunked stage fans out as a chord that calls back here.
 
     One advance at a time drives a round (rounds.round_lock); another that finds it taken returns at once,
     since the one holding it decides from the database what is left and carries on. The chunks of a fan-out
@@ -41,7 +41,8 @@ def advance_round(round_id: int) -> str:
 
 
 def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
-    """The stages up to the next fan-out or the end: what happened, and the fan-out to send, if any."""
+    """The stages of ``rounds.STAGES`` up to the next fan-out or the end: what happened, and the fan-out to send,
+    if any (one chunk task per chunk, then ``round_chunks_done``)."""
     import time
 
     from celery import chord, group
@@ -49,29 +50,22 @@ def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
     from . import rounds
     from .models import DiscoveryRound
 
-    Stage = DiscoveryRound.Stage
     try:
         rnd = DiscoveryRound.objects.get(pk=round_id)
         if rnd.status in {DiscoveryRound.Status.CANCELLED, DiscoveryRound.Status.SUCCEEDED}:
             return rnd.status, None
-        rounds.generate(round_id)
-        fanned = [(Stage.SCREENED, "screen", rounds.screen_chunks, screen_chunk, screening_done,
-                   rounds.finish_screening),
-                  (Stage.EVALUATED, "evaluate", rounds.evaluate_chunks, evaluate_chunk, evaluation_done,
-                   rounds.finish_evaluation)]
-        for stage, name, chunks_of, chunk_task, callback, finish in fanned:
+        for stage in rounds.STAGES:
+            if not stage.fans_out:
+                stage.run(round_id)
+                continue
             rnd.refresh_from_db()
-            if not rounds._done(rnd, stage):
-                if chunks := chunks_of(round_id):
-                    rounds.note_start(round_id, name, time.time())
-                    return name, chord(group(chunk_task.si(round_id, c) for c in chunks), callback.si(round_id))
-                finish(round_id)
-            if stage == Stage.SCREENED:
-                rounds.select(round_id)
-        rounds.ingest(round_id)
-        rounds.update_hull(round_id)
-        rounds.measure(round_id)
-        rounds.retrain(round_id)
+            if rounds.is_done(rnd, stage.reaches):
+                continue
+            if chunks := stage.chunks(round_id):
+                rounds.note_start(round_id, stage.name, time.time())
+                return stage.name, chord(group(round_chunk.si(round_id, stage.name, c) for c in chunks),
+                                         round_chunks_done.si(round_id, stage.name))
+            stage.finish(round_id)
         return rounds.finish(round_id).status, None
     except rounds.RoundCancelled:
         return "cancelled", None
@@ -81,38 +75,24 @@ def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def screen_chunk(round_id: int, candidate_ids: list[int]) -> int:
-    from . import rounds
-
-    return rounds.screen(round_id, candidate_ids)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def screening_done(round_id: int) -> None:
-    from . import rounds
-
-    rounds.finish_screening(round_id)
-    advance_round.delay(round_id)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def evaluate_chunk(round_id: int, candidate_ids: list[int]) -> int:
+def round_chunk(round_id: int, stage: str, candidate_ids: list[int]) -> int:
+    """One chunk of a fanned-out stage (screen, evaluate); a chunk that finds its round cancelled stops there."""
     from . import rounds
 
     try:
-        return rounds.evaluate(round_id, candidate_ids)
+        return rounds.stage_named(stage).run_chunk(round_id, candidate_ids)
     except rounds.RoundCancelled:
         return 0
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def evaluation_done(round_id: int) -> None:
+def round_chunks_done(round_id: int, stage: str) -> None:
+    """Every chunk of the stage is done: record the stage and run what comes next (not for a cancelled round)."""
     from . import rounds
-    from .models import DiscoveryRound
 
-    if DiscoveryRound.objects.filter(pk=round_id, status=DiscoveryRound.Status.CANCELLED).exists():
+    if rounds.is_cancelled(round_id):
         return
-    rounds.finish_evaluation(round_id)
+    rounds.stage_named(stage).finish(round_id)
     advance_round.delay(round_id)
 
 

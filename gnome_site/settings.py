@@ -201,6 +201,12 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# spglib's C core writes its internal retries ("spglib: ssm_get_exact_positions failed.") to stderr for cells
+# whose symmetry it has to search hard, unasked, in every process that finds symmetry (imports, ingestion,
+# generation); it reads this switch at each message, so it holds for the workers this process starts.
+# SPGLIB_WARNING=ON in the environment shows them again.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,10 +85,11 @@ class AseRelaxEvaluator(Evaluator):
         target = FrechetCellFilter(atoms) if self.relax_cell else atoms
         optimizer = getattr(ase.optimize, self.optimizer)(target, logfile=None)
         try:
-            # the first frame's own energy (the calculator caches it for the optimiser's first step)
-            first = float(atoms.get_potential_energy())
-            converged = bool(optimizer.run(fmax=self.fmax, steps=self.max_steps)) if self.max_steps else False
-            energy = float(atoms.get_potential_energy())
+            with quiet_relaxation():
+                # the first frame's own energy (the calculator caches it for the optimiser's first step)
+                first = float(atoms.get_potential_energy())
+                converged = bool(optimizer.run(fmax=self.fmax, steps=self.max_steps)) if self.max_steps else False
+                energy = float(atoms.get_potential_energy())
         except Exception as exc:  # noqa: BLE001 - any failure of the potential is this structure's, said with it
             raise EvaluationError(f"{self.label} failed on {structure.composition.reduced_formula}: {exc}") from exc
         if not np.isfinite(energy):
@@ -98,6 +102,18 @@ class AseRelaxEvaluator(Evaluator):
         return Evaluation(structure=relaxed, energy_ev=corrected, energy_raw_ev=energy, correction=correction,
                           method=self.method, converged=converged, steps=int(optimizer.nsteps),
                           seconds=time.perf_counter() - started, extra={"energy_first_frame_ev": first_corrected})
+
+
+@contextlib.contextmanager
+def quiet_relaxation() -> Iterator[None]:
+    """Without the warnings a relaxation raises over and over that say nothing about the structure: CHGNet
+    turning a tensor that carries gradients into a number, and the cell filter's matrix logarithm reported
+    "inaccurate" at errors of 1e-13. Every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar",
+                                category=UserWarning)
+        warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
+        yield
 
 
 def evaluator_named(name: str, **options) -> Evaluator:

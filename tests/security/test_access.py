@@ -185,8 +185,8 @@ REVIEWED = {
     ("materials/scale_load.py", "_copy"): "COPY into the model's table, quoted names from _meta",
     ("materials/scale_load.py", "_copy_calculations"): "model tables and columns from _meta; every value a parameter",
     ("materials/scale_load.py", "_delete_scale_rows"): "related tables and columns from _meta; the source a parameter",
-    ("materials/backup.py", "_compare_counts"): "COUNT(*) of model tables from _meta, quoted",
-    ("materials/backup.py", "_count_tables"): "COUNT(*) of tables listed by the database itself, quoted",
+    ("materials/backup/restore.py", "_compare_counts"): "COUNT(*) of model tables from _meta, quoted",
+    ("materials/backup/database.py", "count_tables"): "COUNT(*) of tables listed by the database itself, quoted",
 }
 
 

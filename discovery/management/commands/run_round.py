@@ -1,4 +1,4 @@
-"""Run a discovery round in this process (or resume one), with a progress bar.
+"""Run a discovery round in this process (or resume one), with one progress bar per stage.
 
     manage.py run_round --chemsys Li-P-S --candidates 2000 --evaluate 20 [--evaluator chgnet] [--threshold 0.05]
     manage.py run_round --resume 7
@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from discovery import rounds
 from discovery.models import DiscoveryRound
@@ -37,8 +38,6 @@ class Command(BaseCommand):
         parser.add_argument("--random-seed", type=int, default=0)
 
     def handle(self, *args, **o):
-        from tqdm import tqdm
-
         if o["resume"] is not None:
             rnd = DiscoveryRound.objects.filter(pk=o["resume"]).first()
             if rnd is None:
@@ -55,24 +54,13 @@ class Command(BaseCommand):
                 rnd = rounds.create_round(config, name=o["name"], user="manage.py")
             except rounds.RoundError as exc:
                 raise CommandError(str(exc)) from None
-        bars: dict[str, tqdm] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if o["verbosity"] < 1:
-                return
-            bar = bars.get(stage)
-            if bar is None:
-                bar = bars[stage] = tqdm(total=total or None, desc=stage, unit="chunk" if total else "cand")
-            bar.n = done
-            bar.refresh()
-
+        bars = StageBars(disable=o["verbosity"] < 1)
         try:
-            rnd = rounds.run_inline(rnd.pk, progress=progress)
+            rnd = rounds.run_inline(rnd.pk, progress=bars)
         except rounds.RoundError as exc:
             raise CommandError(f"round {rnd.pk}: {exc}") from None
         finally:
-            for bar in bars.values():
-                bar.close()
+            bars.close()
         m, c = rnd.metrics, rnd.counts
         self.stdout.write(f"round {rnd.pk}: {rnd.status}; generated {c.get('generated')}, below threshold "
                           f"{c.get('below_threshold')}, evaluated {c.get('evaluated')} ({c.get('selected')} selected + "
@@ -83,6 +71,41 @@ class Command(BaseCommand):
                               f"{', '.join(m['new_stable_compositions']) or 'none'}")
         self.stdout.write("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in rnd.timings.items()
                                                       if not k.startswith("_")))
+
+
+class StageBars:
+    """One progress bar per stage of the round, one at a time: a stage's bar is closed when the next one opens.
+    A stage that counts candidates shows them and its rate (candidates per second of this run, the ones done
+    before a resume not counted); a stage that is one step shows its wall time."""
+
+    COUNTED = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}]"
+    STEP = "{desc}: {elapsed}"
+    NOTHING = "{desc}: done before"
+
+    def __init__(self, *, disable: bool = False) -> None:
+        self.disable = disable
+        self.stage: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.disable:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            unit = rounds.stage_named(stage).unit
+            bar_format = self.NOTHING if not total else self.COUNTED if unit else self.STEP
+            self.bar = tqdm(total=total, initial=done, desc=f"{stage:<8}", unit=unit or "step", bar_format=bar_format,
+                            dynamic_ncols=True)
+            return
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.stage, self.bar = None, None
 
 
 def _pct(value) -> str:
