@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
+from materials import screens
 from materials.admin import ReadOnlyMixin
 
 from . import conductivity, rounds, tasks
@@ -293,7 +294,7 @@ class MDStudyForm(forms.ModelForm):
             run = ScreenRun.objects.filter(screen="li_conductor", status=ScreenRun.Status.SUCCEEDED).first()
             if run is None:
                 raise forms.ValidationError("the li_conductor screen has not been run yet")
-            ids += list(ScreenResult.objects.filter(run=run, outcome="candidate").order_by("material__material_id")
+            ids += list(ScreenResult.objects.filter(run=run, outcome=screens.CANDIDATE).order_by("material__material_id")
                         .values_list("material__material_id", flat=True)[: data["from_screen"]])
         try:
             temperatures = [float(t) for t in data["temperatures_k"].split(",") if t.strip()]

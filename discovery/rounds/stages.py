@@ -71,7 +71,7 @@ def generate(round_id: int, progress: Callable[[int, int], None] | None = None) 
         batch.append(Candidate(
             round_id=round_id, key=candidate.key, method=candidate.method, parent=candidate.parent,
             detail=candidate.detail, formula_reduced=candidate.reduced_formula,
-            chemsys="-".join(sorted(el.symbol for el in candidate.composition.elements)), nsites=len(candidate.species),
+            chemsys=candidate.composition.chemical_system, nsites=len(candidate.species),
             structure=candidate.structure.as_dict()))
         if progress and len(batch) % 100 == 0:
             progress(stored + len(batch), c.candidate_budget)

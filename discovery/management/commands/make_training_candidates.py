@@ -63,7 +63,10 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
         quiet = o["verbosity"] < 1
         try:
-            with tqdm(total=batch.config["candidates"], desc="generate", unit="cand", disable=quiet) as bar:
+            # a bar opened at what is already stored, so that its rate counts only this run's work
+            target = batch.config["candidates"]
+            have = min(TrainingExample.objects.filter(batch=batch).count(), target)
+            with tqdm(total=target, initial=have, desc="generate", unit="cand", disable=quiet) as bar:
                 made = learning.generate_batch(batch.pk, progress=lambda n: bar.update(n - bar.n))
                 bar.update(made - bar.n)
             if o["generate_only"]:
