@@ -3,6 +3,9 @@
 Glue between the catalogue and the pure engine (``hullapi.engine``): load entries, call the
 engine, write ``Stability`` rows in transactional batches under a lock that keeps two recomputations
 of the same hull set from interleaving their writes.
+
+The reads the REST API and the explorer share sit at the end: the phase diagram of a system and the screens'
+documents.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Batch jobs over the stored catalogue (Django glue around the pure science modules)."""
+"""Batch jobs over the stored catalogue (Django glue around the pure science modules), and the reads the REST API
+and the explorer share: one page of a search (``search_materials``) and one material's record
+(``material_document``)."""
 
 from __future__ import annotations
 
