@@ -7,6 +7,7 @@ default): each is labelled with the method that made it, none is DFT.
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,47 +19,13 @@ from materials.permissions import ReadOnlyOrStaff as BaseReadOnlyOrStaff
 
 from . import rounds
 from .models import Candidate, DiscoveryRound
+from .services import candidate_doc, conductivity_summary, round_doc, round_document, round_documents
 
 MAX_PER_PAGE = 500
 
 
 class ReadOnlyOrStaff(BaseReadOnlyOrStaff):
     message = "starting a discovery round needs a staff account"
-
-
-def round_doc(rnd: DiscoveryRound, full: bool = False) -> dict:
-    doc = {
-        "id": rnd.pk, "name": rnd.name, "status": rnd.status, "stage": rnd.stage, "progress": rnd.progress,
-        "counts": rnd.counts, "hit_rate": rnd.metrics.get("hit_rate"), "prevalence": rnd.metrics.get("prevalence"),
-        "daf": rnd.metrics.get("daf"), "created_at": rnd.created_at, "started_at": rnd.started_at,
-        "finished_at": rnd.finished_at,
-    }
-    if full:
-        doc.update(config=rnd.config, metrics=rnd.metrics, timings={k: v for k, v in rnd.timings.items()
-                                                                     if not k.startswith("_")},
-                   error=rnd.error, screened_with=rnd.checkpoint.name if rnd.checkpoint else "released GNN ensemble",
-                   energies={"predicted": "GNoME GNN ensemble (machine-learned, median of members over 20 volumes)",
-                             "evaluated": f"{rnd.config.get('evaluator')} relaxation (machine-learned potential, "
-                                          "not DFT)"})
-    return doc
-
-
-def candidate_doc(c: Candidate) -> dict:
-    return {
-        "id": c.pk, "key": c.key, "formula": c.formula_reduced, "method": c.method, "parent": c.parent,
-        "detail": c.detail, "arm": c.arm or None,
-        "predicted": {"e_form_ev_per_atom": c.e_form_pred_ev_per_atom, "iqr_ev_per_atom": c.e_form_iqr_ev_per_atom,
-                      "e_above_hull_ev_per_atom": c.e_above_hull_pred_ev_per_atom,
-                      "method": "GNN ensemble (machine-learned; TTA as the round's config says)",
-                      "error": c.screen_error or None},
-        # when it was screened: which binaries of its system held a compound on the "all" hull
-        "hull_completeness": c.hull_completeness or None,
-        "evaluated": None if not c.evaluation else {
-            "status": c.evaluation, "method": c.evaluator, "e_form_ev_per_atom": c.e_form_ev_per_atom,
-            "e_above_hull_ev_per_atom": c.e_above_hull_ev_per_atom, "is_stable": c.is_stable,
-            "material_id": c.material.material_id if c.material_id else None,
-            "detail": c.evaluation_detail},
-    }
 
 
 class RoundList(APIView):
@@ -69,7 +36,7 @@ class RoundList(APIView):
 
     @extend_schema(operation_id="discovery_rounds_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        return Response({"data": [round_doc(r) for r in DiscoveryRound.objects.all()[:200]]})
+        return Response({"data": round_documents()})
 
     @extend_schema(operation_id="discovery_rounds_create", request=OpenApiTypes.OBJECT,
                    responses={202: OpenApiTypes.OBJECT})
@@ -93,8 +60,10 @@ class RoundDetail(APIView):
 
     @extend_schema(operation_id="discovery_round_retrieve", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
-        return Response({"data": round_doc(get_object_or_404(DiscoveryRound.objects.select_related("checkpoint"),
-                                                             pk=pk), full=True)})
+        doc = round_document(pk)
+        if doc is None:
+            raise Http404("No DiscoveryRound matches the given query.")
+        return Response({"data": doc})
 
 
 class RoundCandidates(APIView):
@@ -141,9 +110,7 @@ class MaterialConductivity(APIView):
 
     @extend_schema(operation_id="material_conductivity", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, material_id: str):
-        from materials.models import Material
-
-        from .conductivity import summary
-
-        material = get_object_or_404(Material.objects.only("pk", "material_id", "structure"), material_id=material_id)
-        return Response({"data": summary(material), "meta": {"api_version": "1"}})
+        found = conductivity_summary(material_id)
+        if found is None:
+            raise Http404("No Material matches the given query.")
+        return Response({"data": found, "meta": {"api_version": "1"}})

@@ -1,34 +1,15 @@
 """The explorer: a Dash + Crystal Toolkit app mounted beside Django at /explorer/ (gnome_site.wsgi).
 
-It reads the catalogue through the same query module as the REST API (materials.query) and the hull and
-screens through their services; it never builds a filter of its own. Pages: search (/explorer/),
-material (/explorer/material/<id>), screens (/explorer/screens), discovery (/explorer/discovery, and one round
-at /explorer/discovery/<round id>), predict (/explorer/predict: frontend.predict_page).
+This module builds the shell (navigation, the 3D viewer panel, the footer) and the app; the pages, each with its
+layout and callbacks, are ``frontend.pages`` (search, material, screens, discovery, predict), registered from
+``frontend.pages.register``. Imports go one way: app -> pages -> the apps' service functions.
 """
 
 from __future__ import annotations
 
-import math
-from urllib.parse import quote
+from .links import PREFIX
 
-PREFIX = "/explorer/"
-CRYSTAL_SYSTEMS = ["triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic"]
-SOURCES = [("gnome", "GNoME"), ("mp", "Materials Project"), ("discovery", "Our discoveries"), ("upload", "Uploads")]
-# periodic table: (symbol, row, column); lanthanides and actinides on rows 8 and 9
-_ROWS = [
-    "H,,,,,,,,,,,,,,,,,He", "Li,Be,,,,,,,,,,,B,C,N,O,F,Ne", "Na,Mg,,,,,,,,,,,Al,Si,P,S,Cl,Ar",
-    "K,Ca,Sc,Ti,V,Cr,Mn,Fe,Co,Ni,Cu,Zn,Ga,Ge,As,Se,Br,Kr", "Rb,Sr,Y,Zr,Nb,Mo,Tc,Ru,Rh,Pd,Ag,Cd,In,Sn,Sb,Te,I,Xe",
-    "Cs,Ba,La,Hf,Ta,W,Re,Os,Ir,Pt,Au,Hg,Tl,Pb,Bi,Po,At,Rn", "Fr,Ra,Ac,Rf,Db,Sg,Bh,Hs,Mt,Ds,Rg,Cn,Nh,Fl,Mc,Lv,Ts,Og",
-    ",,,Ce,Pr,Nd,Pm,Sm,Eu,Gd,Tb,Dy,Ho,Er,Tm,Yb,Lu,", ",,,Th,Pa,U,Np,Pu,Am,Cm,Bk,Cf,Es,Fm,Md,No,Lr,",
-]
-PERIODIC_TABLE = [(el, r + 1, c + 1) for r, line in enumerate(_ROWS) for c, el in enumerate(line.split(",")) if el]
-COLUMNS = [
-    ("material_id", "Material"), ("formula_pretty", "Formula"), ("spacegroup_symbol", "Space group"),
-    ("crystal_system", "Crystal system"), ("nsites", "Sites"), ("formation_energy_per_atom", "E form (eV/atom)"),
-    ("energy_above_hull", "E above hull (meV/atom)"), ("dimensionality", "Dimensionality"), ("source", "Source"),
-    ("license", "Licence"),
-]
-SORTABLE = {"material_id", "formula_pretty", "nsites", "formation_energy_per_atom", "energy_above_hull"}
+__all__ = ["create_app"]
 
 
 def _patch_pymatgen() -> None:
@@ -58,15 +39,13 @@ def create_app():
     """The Dash app (its Flask server is what gnome_site.wsgi mounts at /explorer)."""
     import dash
     from crystal_toolkit import CrystalToolkitPlugin
-    from crystal_toolkit.components.structure import StructureMoleculeComponent
     from dash import dcc, html
 
-    from . import callbacks, predict_page
+    from . import pages
 
     _patch_pymatgen()
-    predict_viewer = predict_page.viewer()
-    structure = StructureMoleculeComponent(id="structure", show_compass=True, color_scheme="VESTA",
-                                           bonding_strategy="CrystalNN", unit_cell_choice="input")
+    viewers = pages.viewers()
+    structure = viewers["material"]
     layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         html.Nav(className="navbar is-dark", children=[
@@ -104,8 +83,7 @@ def create_app():
         external_stylesheets=["/static/bulma/css/style.min.css", "/static/fontawesomefree/css/all.min.css"],
         plugins=[CrystalToolkitPlugin(layout=layout, cache=_cache(), use_default_css=False)],
     )
-    callbacks.register(app, structure)
-    predict_page.register(app, predict_viewer)
+    pages.register(app, viewers)
 
     @app.server.teardown_request
     def _close_connections(_exc):  # what Django does at the end of each of its own requests
@@ -114,13 +92,3 @@ def create_app():
         close_old_connections()
 
     return app
-
-
-def fmt(value, digits: int = 3, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value * scale:.{digits}f}"
-
-
-def material_href(material_id: str) -> str:
-    return f"{PREFIX}material/{quote(material_id)}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pymatgen.core import Composition, Element
@@ -14,7 +13,6 @@ from rest_framework.views import APIView
 
 from materials import versioned_cache
 from materials.chemsys import ChemsysError, chemsys_elements, subsystems_of
-from materials.models import Material, Source
 from materials.services import formulas
 
 from . import api_schemas, services
@@ -124,46 +122,13 @@ class HullFigure(APIView):
         elements = parse_chemsys(chemsys)
         if len(elements) < 2 or len(elements) > FIGURE_MAX_ELEMENTS:
             raise ValidationError({"chemsys": f"figures are drawn for 2 to {FIGURE_MAX_ELEMENTS} elements"})
-        return _cached_per_version(
-            "hull-figure", _hull_param(request), elements, lambda system, _e, hull, _v: phase_diagram_figure(system, hull)
-        )
+        return _cached_per_version("hull-figure", _hull_param(request), elements, self.build)
 
-
-def phase_diagram_figure(system: str, hull: str, highlight: str | None = None) -> dict:
-    """The plotly phase diagram of ``system`` on ``hull``; ``highlight`` (a material id) is marked."""
-    from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
-
-    from materials.importing import references
-
-    elements = system.split("-")
-    refs = references()
-    missing = [e for e in elements if e not in refs]
-    if missing:
-        raise ValidationError({"chemsys": f"no elemental reference for {', '.join(missing)}"})
-    members = Material.objects.filter(
-        chemsys__in=services.subsystems([system]), source__in=HULL_SET_SOURCES[hull], energy_corrected_ev__isnull=False
-    ).values_list("material_id", "formula", "energy_corrected_ev", "source")
-    entries = [PDEntry(Composition(el), refs[el], name=el) for el in elements]
-    entries += [PDEntry(Composition(formula), energy, name=f"{Composition(formula).reduced_formula} ({mid})")
-                for mid, formula, energy, _source in members]
-    plotter = PDPlotter(PhaseDiagram(entries), backend="plotly", show_unstable=0.2)
-    marked = [e for e in entries if highlight and e.name.endswith(f"({highlight})")]
-    figure = plotter.get_plot(highlight_entries=marked or None)
-    figure.update_layout(title=f"{system} phase diagram ({hull} hull; {energy_sources([m[3] for m in members])})")
-    return figure.to_plotly_json()
-
-
-def energy_sources(sources) -> str:
-    """What the energies of a drawn hull are, from the sources of its phases: DFT for the GNoME and Materials
-    Project rows; the "all" hull may also hold discovery energies, which come from a machine-learned potential."""
-    counts = Counter(sources)
-    parts = [f"{counts[s]} {label}" for s, label in ((Source.DISCOVERY, "from a machine-learned potential "
-                                                     "(discovery rounds)"), (Source.SCALE, "synthetic (scale test)"))
-             if counts.get(s)]
-    dft = sum(n for s, n in counts.items() if s in (Source.GNOME, Source.MP))
-    if not parts:
-        return "DFT energies, MP2020-compatible"
-    return f"MP2020-compatible energies: {dft} DFT, " + ", ".join(parts)
+    def build(self, system: str, _elements: list[str], hull: str, _version: int | None) -> dict:
+        try:
+            return services.phase_diagram_figure(system, hull)
+        except services.FigureError as exc:
+            raise ValidationError({"chemsys": str(exc)}) from None
 
 
 class StabilityQuery(APIView):

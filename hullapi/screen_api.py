@@ -11,10 +11,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from materials.models import Material, ScreenResult, ScreenRun
+from materials.models import Material, ScreenResult
 from materials.screens import CANDIDATE, OUTCOMES, SCREENS, Criteria
 
-from . import api_schemas, screening
+from . import api_schemas, screening, services
 
 MAX_PER_PAGE = 1000
 
@@ -25,29 +25,12 @@ def _screen(name: str) -> tuple:
     return SCREENS[name]
 
 
-def _latest(name: str) -> ScreenRun | None:
-    return ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).first()
-
-
-def _run_doc(run: ScreenRun | None) -> dict | None:
-    if run is None:
-        return None
-    return {"id": run.pk, "criteria": run.criteria, "stages": run.stages, "summary": run.summary,
-            "hull_version": run.hull_version, "finished_at": run.finished_at, "seconds": run.seconds}
-
-
-def _describe(name: str) -> dict:
-    title, stages, default = SCREENS[name]
-    return {"name": name, "title": title, "default_criteria": asdict(default),
-            "stages": [{"name": s.name, "description": s.description} for s in stages]}
-
-
 class ScreenList(APIView):
     """Every screen, its stages, default criteria and the counts of its latest run."""
 
     @extend_schema(operation_id="screens_list", responses={200: api_schemas.ScreenListAnswer})
     def get(self, request):
-        return Response({"data": [{**_describe(n), "latest_run": _run_doc(_latest(n))} for n in SCREENS]})
+        return Response({"data": services.screen_documents()})
 
 
 class ScreenDetail(APIView):
@@ -56,7 +39,7 @@ class ScreenDetail(APIView):
     @extend_schema(operation_id="screen_retrieve", responses={200: api_schemas.ScreenDetailAnswer})
     def get(self, request, name: str):
         _screen(name)
-        return Response({"data": {**_describe(name), "latest_run": _run_doc(_latest(name))}})
+        return Response({"data": services.screen_document(name)})
 
 
 class ScreenResults(APIView):
@@ -67,7 +50,7 @@ class ScreenResults(APIView):
         OpenApiParameter("_per_page", int)])
     def get(self, request, name: str):
         _screen(name)
-        run = _latest(name)
+        run = services.latest_screen_run(name)
         if run is None:
             raise NotFound(f"{name} has not been run yet (manage.py run_screen {name})")
         outcome = request.query_params.get("outcome", CANDIDATE)
@@ -95,7 +78,7 @@ class ScreenMaterial(APIView):
     def get(self, request, name: str, material_id: str):
         title, stages, _ = _screen(name)
         material = get_object_or_404(Material.objects.only("pk", "material_id"), material_id=material_id)
-        run = _latest(name)
+        run = services.latest_screen_run(name)
         if run is None:
             raise NotFound(f"{name} has not been run yet (manage.py run_screen {name})")
         result = ScreenResult.objects.filter(run=run, material=material).first()

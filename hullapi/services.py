@@ -3,6 +3,9 @@
 Glue between the catalogue and the pure engine (``hullapi.engine``): load entries, call the
 engine, write ``Stability`` rows in transactional batches under a lock that keeps two recomputations
 of the same hull set from interleaving their writes.
+
+The reads the REST API and the explorer share sit at the end: the phase diagram of a system and the screens'
+documents.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import os
 import threading
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,7 +29,8 @@ from django.utils import timezone
 from materials import bulk
 from materials.chemsys import subsystems
 from materials.importing import references
-from materials.models import Material
+from materials.models import Material, ScreenRun, Source
+from materials.screens import SCREENS
 
 from . import engine
 from .models import (
@@ -307,5 +312,75 @@ def query_stability(hull_set: str, formula: str, *, energy_ev: float | None = No
     return index.query(formula, energy_ev=energy_ev, energy_ev_per_atom=energy_ev_per_atom)
 
 
-__all__ = ["HullSet", "close_interrupted", "current_version", "hull_index", "hull_lock", "query_stability", "recompute",
-           "subsystems", "recompute_for_materials"]
+# ---- reads shared by the REST API and the explorer ----------------------------------------------------------------
+
+class FigureError(ValueError):
+    """A phase diagram that cannot be drawn (an element without a reference energy); the message says why."""
+
+
+def phase_diagram_figure(system: str, hull: str, highlight: str | None = None) -> dict:
+    """The plotly phase diagram (JSON) of ``system`` ("Li-P-S", sorted) on ``hull``: /api/v1/hull/{system}/figure/
+    and the explorer's material page; ``highlight`` (a material id) is marked. Raises ``FigureError``."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
+    from pymatgen.core import Composition
+
+    elements = system.split("-")
+    refs = references()
+    missing = [e for e in elements if e not in refs]
+    if missing:
+        raise FigureError(f"no elemental reference for {', '.join(missing)}")
+    members = Material.objects.filter(
+        chemsys__in=subsystems([system]), source__in=HULL_SET_SOURCES[hull], energy_corrected_ev__isnull=False
+    ).values_list("material_id", "formula", "energy_corrected_ev", "source")
+    entries = [PDEntry(Composition(el), refs[el], name=el) for el in elements]
+    entries += [PDEntry(Composition(formula), energy, name=f"{Composition(formula).reduced_formula} ({mid})")
+                for mid, formula, energy, _source in members]
+    plotter = PDPlotter(PhaseDiagram(entries), backend="plotly", show_unstable=0.2)
+    marked = [e for e in entries if highlight and e.name.endswith(f"({highlight})")]
+    figure = plotter.get_plot(highlight_entries=marked or None)
+    figure.update_layout(title=f"{system} phase diagram ({hull} hull; {energy_sources([m[3] for m in members])})")
+    return figure.to_plotly_json()
+
+
+def energy_sources(sources) -> str:
+    """What the energies of a drawn hull are, from the sources of its phases: DFT for the GNoME and Materials
+    Project rows; the "all" hull may also hold discovery energies, which come from a machine-learned potential."""
+    counts = Counter(sources)
+    parts = [f"{counts[s]} {label}" for s, label in ((Source.DISCOVERY, "from a machine-learned potential "
+                                                     "(discovery rounds)"), (Source.SCALE, "synthetic (scale test)"))
+             if counts.get(s)]
+    dft = sum(n for s, n in counts.items() if s in (Source.GNOME, Source.MP))
+    if not parts:
+        return "DFT energies, MP2020-compatible"
+    return f"MP2020-compatible energies: {dft} DFT, " + ", ".join(parts)
+
+
+def latest_screen_run(name: str) -> ScreenRun | None:
+    """The latest successful run of the screen ``name``."""
+    return ScreenRun.objects.filter(screen=name, status=ScreenRun.Status.SUCCEEDED).first()
+
+
+def screen_run_document(run: ScreenRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {"id": run.pk, "criteria": run.criteria, "stages": run.stages, "summary": run.summary,
+            "hull_version": run.hull_version, "finished_at": run.finished_at, "seconds": run.seconds}
+
+
+def screen_document(name: str) -> dict:
+    """One screen (a name of ``materials.screens.SCREENS``) as /api/v1/screens/{name}/ answers it: title, stages,
+    default criteria and its latest run's criteria and count at every stage (``latest_run``, None before one)."""
+    title, stages, default = SCREENS[name]
+    return {"name": name, "title": title, "default_criteria": asdict(default),
+            "stages": [{"name": s.name, "description": s.description} for s in stages],
+            "latest_run": screen_run_document(latest_screen_run(name))}
+
+
+def screen_documents() -> list[dict]:
+    """Every screen, as ``screen_document``, in the order of ``materials.screens.SCREENS``."""
+    return [screen_document(name) for name in SCREENS]
+
+
+__all__ = ["FigureError", "HullSet", "close_interrupted", "current_version", "energy_sources", "hull_index",
+           "hull_lock", "latest_screen_run", "phase_diagram_figure", "query_stability", "recompute",
+           "recompute_for_materials", "screen_document", "screen_documents", "screen_run_document", "subsystems"]

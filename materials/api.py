@@ -11,24 +11,24 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import api_schemas, counting, export, similarity
+from . import api_schemas, export, services, similarity
 from . import query as catalogue_query
 from .fingerprint import FINGERPRINT_VERSION
 from .models import Material
-from .services import hull_completeness
 
 API_VERSION = "1"
-CITATIONS = {
-    "CC-BY-NC-4.0": "GNoME: Merchant et al., Nature 624, 80-85 (2023); non-commercial use only",
-    "CC-BY-4.0": "Materials Project (CC BY 4.0)",
-}
+
+
+def _invalid(exc: catalogue_query.QueryError) -> ValidationError:
+    """The 400 of a bad search parameter, naming it."""
+    return ValidationError({exc.param: exc.message})
 
 
 def _parse(params) -> catalogue_query.MaterialQuery:
     try:
         return catalogue_query.parse(params)
     except catalogue_query.QueryError as exc:
-        raise ValidationError({exc.param: exc.message}) from None
+        raise _invalid(exc) from None
 
 
 class MaterialList(APIView):
@@ -40,13 +40,13 @@ class MaterialList(APIView):
         operation_id="materials_search",
     )
     def get(self, request):
-        query = _parse(request.query_params)
-        qs = query.queryset()
-        paths = sorted({*catalogue_query.value_paths(query.fields), query.sort_path, "material_id"})
-        rows = query.page_rows(paths, qs)
-        total = counting.counted(qs, query.after is None and query.page == 1, len(rows), query.per_page)
+        try:
+            found = services.search_materials(request.query_params)
+        except catalogue_query.QueryError as exc:
+            raise _invalid(exc) from None
+        query, rows, total = found.query, found.rows, found.total
         return Response({
-            "data": [catalogue_query.document(row, query.fields) for row in rows],
+            "data": found.documents,
             "meta": {
                 "api_version": API_VERSION,
                 "time_stamp": timezone.now().isoformat(),
@@ -69,52 +69,12 @@ class MaterialDetail(APIView):
 
     @extend_schema(operation_id="material_retrieve", responses={200: api_schemas.MaterialRecordPage})
     def get(self, request, material_id: str):
-        material = get_object_or_404(Material.objects.prefetch_related("calculations", "stabilities", "windows"),
-                                     material_id=material_id)
-        params = request.query_params.copy()
-        params["material_ids"] = material_id
-        params["_all_fields"] = "true"
-        query = _parse(params)
-        row = query.queryset().values(*catalogue_query.value_paths(query.fields)).get()
-        doc = catalogue_query.document(row, query.fields)
-        completeness = {hs: hull_completeness([material.chemsys], hs, exclude_material_ids=[material.material_id])
-                        [material.chemsys] for hs in {s.hull_set for s in material.stabilities.all()}}
-        doc.update(
-            structure=material.structure,
-            citation=CITATIONS.get(material.licence, ""),
-            calculations=[
-                {"method": c.method, "kind": c.kind, "energy_ev": c.energy_ev, "energy_corrected_ev": c.energy_corrected_ev,
-                 "correction_ev": c.correction_ev, "correction_scheme": c.correction_scheme,
-                 "e_form_ev_per_atom": c.e_form_ev_per_atom, "note": c.energy_note}
-                for c in material.calculations.all()
-            ],
-            stability={
-                s.hull_set: {"is_member": s.is_member, "energy_above_hull": s.e_above_hull_ev_per_atom,
-                             "is_stable": s.is_stable, "decomposes_to": s.decomposition,
-                             "phase_separation_energy_per_atom": s.phase_separation_ev_per_atom,
-                             "published_energy_above_hull": s.published_e_above_hull_ev_per_atom,
-                             "published_column": s.published_column, "disagrees_with_published": s.disagrees,
-                             "note": s.note, "hull_version": s.hull_run_id,
-                             # which binary subsystems hold a compound of this hull besides this material: a
-                             # "stable" in a system whose binaries hold only elements is stable against the elements
-                             "hull_completeness": completeness[s.hull_set]}
-                for s in material.stabilities.all()
-            },
-            judged_hull_completeness=material.extra.get("hull_completeness"),
-            published=material.extra.get("published", {}),
-            dimensionality_method=("Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)"
-                                   if material.dimensionality else ""),
-            electrochemical_windows={
-                w.hull_set: {"reduction_v": w.reduction_v, "oxidation_v": w.oxidation_v,
-                             "shifted_ev_per_atom": w.shifted_ev_per_atom, "reduction_products": w.reduction_products,
-                             "oxidation_products": w.oxidation_products, "note": w.note, "hull_version": w.hull_run_id,
-                             "unit": "V vs Li/Li+"}
-                for w in material.windows.all()
-            },
-            screens={r.run.screen: {"outcome": r.outcome, "failed_stage": r.failed_stage, "run": r.run_id,
-                                    "stages": r.stages}
-                     for r in material.screen_results.select_related("run")},
-        )
+        try:
+            doc = services.material_document(material_id, request.query_params.copy())
+        except catalogue_query.QueryError as exc:
+            raise _invalid(exc) from None
+        if doc is None:
+            raise Http404("No Material matches the given query.")
         return Response({"data": [doc], "meta": {"api_version": API_VERSION, "total_doc": 1}})
 
 

@@ -1,20 +1,25 @@
-"""Batch jobs over the stored catalogue (Django glue around the pure science modules)."""
+"""Batch jobs over the stored catalogue (Django glue around the pure science modules), and the reads the REST API
+and the explorer share: one page of a search (``search_materials``) and one material's record
+(``material_document``)."""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Q
 from tqdm import tqdm
 
+from . import counting
+from . import query as catalogue_query
 from .chemsys import normalise_chemsys, subsystems_of
 from .dimensionality import UNDETERMINED, label_item
 from .fingerprint import FINGERPRINT_VERSION, fingerprint_item, stored_fingerprint
 from .importing import store_fingerprints, worker_count
-from .models import Material
+from .models import Licence, Material, Source
 
 BATCH = 1000
 
@@ -151,3 +156,114 @@ def formulas(material_ids: Iterable[str]) -> dict[str, str]:
         found.update(Material.objects.filter(material_id__in=ids - found.keys())
                      .values_list("material_id", "formula_reduced"))
     return found
+
+
+# ---- reads shared by the REST API and the explorer ----------------------------------------------------------------
+
+QueryError = catalogue_query.QueryError
+SOURCES: list[tuple[str, str]] = list(Source.choices)  # (value, label) of every source the search accepts
+LICENCES: dict[str, str] = dict(Licence.choices)
+CRYSTAL_SYSTEMS = catalogue_query.CRYSTAL_SYSTEMS
+CITATIONS = {
+    "CC-BY-NC-4.0": "GNoME: Merchant et al., Nature 624, 80-85 (2023); non-commercial use only",
+    "CC-BY-4.0": "Materials Project (CC BY 4.0)",
+}
+
+
+@dataclass(frozen=True)
+class MaterialPage:
+    """One page of a catalogue search."""
+
+    query: catalogue_query.MaterialQuery  # as parsed; ``page`` is the page shown
+    rows: list[dict]  # ``values()`` rows, with the sort path and material_id (for the next cursor)
+    documents: list[dict]  # the rows as the API shows them: the query's fields
+    total: counting.Total
+
+
+def search_materials(params: Mapping, *, last_page_past_end: bool = False) -> MaterialPage:
+    """One page of a search with Materials Project parameters (``materials.query``) and its total
+    (``materials.counting``): what /api/v1/materials/ answers and what the explorer's search table shows.
+
+    ``last_page_past_end``: a page number past the last page shows the last page (the explorer, whose URLs are
+    shared while the catalogue changes); otherwise such a page is empty. Raises ``QueryError`` naming the first
+    bad parameter.
+    """
+    query = catalogue_query.parse(params)
+    qs = query.queryset()
+    found = None
+    if last_page_past_end and query.after is None:
+        found = counting.total(qs)
+        query.page = min(query.page, max(1, -(-found.count // query.per_page)))
+    paths = sorted({*catalogue_query.value_paths(query.fields), query.sort_path, "material_id"})
+    rows = query.page_rows(paths, qs)
+    first = query.after is None and query.page == 1
+    total = (counting.counted(qs, first, len(rows), query.per_page) if found is None
+             else counting.settled(found, first, len(rows), query.per_page))
+    return MaterialPage(query, rows, [catalogue_query.document(row, query.fields) for row in rows], total)
+
+
+def material_document(material_id: str, params: Mapping | None = None) -> dict | None:
+    """One material as /api/v1/materials/{id}/ answers it and the explorer's material page shows it: every search
+    field, its structure (pymatgen dict, or None for an energy-only hull phase), its energy records, its stability
+    on each hull set with how complete that hull's binaries are, its electrochemical windows and screen outcomes.
+
+    ``params``: further search parameters (``hull`` chooses the hull set of the stability fields; a dict or a
+    QueryDict). None when the catalogue holds no such material; raises ``QueryError`` for a bad parameter.
+    """
+    material = (Material.objects.prefetch_related("calculations", "stabilities", "windows")
+                .filter(material_id=material_id).first())
+    if material is None:
+        return None
+    params = {} if params is None else params.copy()
+    params["material_ids"] = material_id
+    params["_all_fields"] = "true"
+    query = catalogue_query.parse(params)
+    row = query.queryset().values(*catalogue_query.value_paths(query.fields)).get()
+    doc = catalogue_query.document(row, query.fields)
+    completeness = {hs: hull_completeness([material.chemsys], hs, exclude_material_ids=[material.material_id])
+                    [material.chemsys] for hs in {s.hull_set for s in material.stabilities.all()}}
+    doc.update(
+        structure=material.structure,
+        citation=CITATIONS.get(material.licence, ""),
+        calculations=[
+            {"method": c.method, "kind": c.kind, "energy_ev": c.energy_ev, "energy_corrected_ev": c.energy_corrected_ev,
+             "correction_ev": c.correction_ev, "correction_scheme": c.correction_scheme,
+             "e_form_ev_per_atom": c.e_form_ev_per_atom, "note": c.energy_note}
+            for c in material.calculations.all()
+        ],
+        stability={
+            s.hull_set: {"is_member": s.is_member, "energy_above_hull": s.e_above_hull_ev_per_atom,
+                         "is_stable": s.is_stable, "decomposes_to": s.decomposition,
+                         "phase_separation_energy_per_atom": s.phase_separation_ev_per_atom,
+                         "published_energy_above_hull": s.published_e_above_hull_ev_per_atom,
+                         "published_column": s.published_column, "disagrees_with_published": s.disagrees,
+                         "note": s.note, "hull_version": s.hull_run_id,
+                         # which binary subsystems hold a compound of this hull besides this material: a
+                         # "stable" in a system whose binaries hold only elements is stable against the elements
+                         "hull_completeness": completeness[s.hull_set]}
+            for s in material.stabilities.all()
+        },
+        judged_hull_completeness=material.extra.get("hull_completeness"),
+        published=material.extra.get("published", {}),
+        dimensionality_method=("Cheon et al. 2017, tolerance 0.45 Å (pymatgen algorithm)"
+                               if material.dimensionality else ""),
+        electrochemical_windows={
+            w.hull_set: {"reduction_v": w.reduction_v, "oxidation_v": w.oxidation_v,
+                         "shifted_ev_per_atom": w.shifted_ev_per_atom, "reduction_products": w.reduction_products,
+                         "oxidation_products": w.oxidation_products, "note": w.note, "hull_version": w.hull_run_id,
+                         "unit": "V vs Li/Li+"}
+            for w in material.windows.all()
+        },
+        screens={r.run.screen: {"outcome": r.outcome, "failed_stage": r.failed_stage, "run": r.run_id,
+                                "stages": r.stages}
+                 for r in material.screen_results.select_related("run")},
+    )
+    return doc
+
+
+def similar_materials(material_id: str, k: int = 5) -> list[dict]:
+    """The ``k`` catalogue materials nearest to this one by structure fingerprint (``materials.similarity``, as
+    /api/v1/materials/{id}/similar/ answers); raises ``similarity.UnknownMaterial`` for an unknown id."""
+    from .similarity import similar_to_material
+
+    return similar_to_material(material_id, k)

@@ -76,7 +76,7 @@ def test_a_study_runs_resumes_and_shows_its_numbers_with_how_they_were_made(crys
     assert len(body["runs"][0]["msd_a2"]) == len(body["runs"][0]["msd_time_ps"]) > 2
     assert client.get("/api/v1/materials/nope/conductivity/").status_code == 404
 
-    from frontend.callbacks import material_page
+    from frontend.pages.material import material_page
 
     page = str(material_page(li)[0])
     assert "msd-plot" in page and "not AIMD" in page and "Superionic at 1000 K" in page

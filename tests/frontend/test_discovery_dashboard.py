@@ -13,7 +13,8 @@ from discovery.api import round_doc
 from discovery.evaluation import evaluator_named
 from discovery.models import Candidate, DiscoveryRound
 from discovery.rounds import DEFAULTS, material_id_of
-from frontend import callbacks
+from frontend.links import discovery_href
+from frontend.pages.discovery import discovery_page
 from materials.models import Licence, Material, Source
 from materials.science import structure_fields
 
@@ -137,15 +138,15 @@ def running_round(measured_round):
 
 
 def test_without_rounds_the_page_says_how_they_start():
-    page = callbacks.discovery_page()
+    page = discovery_page()
     notice = text(by_id(page, "no-rounds"))
     assert "No discovery rounds yet; admins start them from the admin panel" in notice
     assert not has_id(page, "rounds-table") and not has_id(page, "rounds-figure")
-    assert "No discovery round #7" in text(by_id(callbacks.discovery_page("7"), "round-not-found"))
+    assert "No discovery round #7" in text(by_id(discovery_page("7"), "round-not-found"))
 
 
 def test_the_table_lists_rounds_newest_first_with_their_rates(measured_round, running_round):
-    rows = by_id(callbacks.discovery_page(), "rounds-table").data
+    rows = by_id(discovery_page(), "rounds-table").data
     assert [r["id"] for r in rows] == [f"[#{running_round.pk}](/explorer/discovery/{running_round.pk})",
                                        f"[#{measured_round.pk}](/explorer/discovery/{measured_round.pk})"]
     new, done = rows
@@ -160,7 +161,7 @@ def test_the_table_lists_rounds_newest_first_with_their_rates(measured_round, ru
 
 
 def test_the_rates_plot_shows_each_measured_round(measured_round, running_round):
-    figure = by_id(callbacks.discovery_page(), "rounds-figure").figure
+    figure = by_id(discovery_page(), "rounds-figure").figure
     hit, prevalence, daf = figure.data
     label = f"#{measured_round.pk} Al intermetallics"  # the running round has no rates yet: not plotted
     assert list(hit.x) == list(prevalence.x) == list(daf.x) == [label]
@@ -173,7 +174,7 @@ def test_the_rates_plot_shows_each_measured_round(measured_round, running_round)
 
 
 def test_a_round_shows_predicted_against_evaluated_energies_by_arm(measured_round):
-    page = callbacks.discovery_page(str(measured_round.pk))
+    page = discovery_page(str(measured_round.pk))
     figure = by_id(page, "parity-plot").figure
     traces = {t.name: t for t in figure.data}
     assert set(traces) == {"Selected by the model", "Random control (unfiltered)", "y = x"}
@@ -191,7 +192,7 @@ def test_a_round_shows_predicted_against_evaluated_energies_by_arm(measured_roun
 
 
 def test_energies_are_labelled_with_the_models_that_made_them(measured_round):
-    page = callbacks.discovery_page(str(measured_round.pk))
+    page = discovery_page(str(measured_round.pk))
     figure = by_id(page, "parity-plot").figure
     x_title, y_title = figure.layout.xaxis.title.text, figure.layout.yaxis.title.text
     assert x_title == "Predicted formation energy (eV/atom)<br>GNN ensemble (machine-learned)"
@@ -208,7 +209,7 @@ def test_energies_are_labelled_with_the_models_that_made_them(measured_round):
 
 
 def test_new_stable_materials_link_to_their_pages(measured_round):
-    page = callbacks.discovery_page(str(measured_round.pk))
+    page = discovery_page(str(measured_round.pk))
     links = [c for c in walk(by_id(page, "new-stable")) if getattr(c, "href", None)]
     stable = [x["material_id"] for x in measured_round.metrics["new_stable"]]
     assert [a.children for a in links] == stable and len(stable) == 4
@@ -218,7 +219,7 @@ def test_new_stable_materials_link_to_their_pages(measured_round):
 
 
 def test_configuration_and_time_per_stage(measured_round):
-    page = callbacks.discovery_page(str(measured_round.pk))
+    page = discovery_page(str(measured_round.pk))
     config = {text(tr.children[0]).strip(): text(tr.children[1]).strip() for tr in by_id(page, "round-config")
               .children.children}
     assert config["chemsys"] == "Al-Ga-Nd-Rh" and config["evaluator"] == "chgnet"
@@ -232,20 +233,20 @@ def test_configuration_and_time_per_stage(measured_round):
 
 
 def test_a_round_in_progress_has_clear_empty_states(running_round):
-    page = callbacks.discovery_page(str(running_round.pk))
+    page = discovery_page(str(running_round.pk))
     assert "No evaluated candidates yet" in text(by_id(page, "no-parity"))
     assert "once the round reaches the hull" in text(by_id(page, "no-new-stable"))
     assert not has_id(page, "parity-plot") and not has_id(page, "new-stable")
     assert by_id(page, "round-picker").value == running_round.pk
     assert "Candidates generated" in text(by_id(page, "round-timings"))
-    overview = callbacks.discovery_page()
+    overview = discovery_page()
     assert has_id(overview, "no-round-picked") and not has_id(overview, "round-detail")
 
 
 def test_unknown_round_ids_say_so(measured_round):
-    assert "No discovery round #999999" in text(by_id(callbacks.discovery_page("999999"), "round-not-found"))
-    assert "whole numbers" in text(by_id(callbacks.discovery_page("abc"), "round-not-found"))
-    assert callbacks.discovery_href(measured_round.pk) == f"/explorer/discovery/{measured_round.pk}"
+    assert "No discovery round #999999" in text(by_id(discovery_page("999999"), "round-not-found"))
+    assert "whole numbers" in text(by_id(discovery_page("abc"), "round-not-found"))
+    assert discovery_href(measured_round.pk) == f"/explorer/discovery/{measured_round.pk}"
 
 
 def test_the_page_says_how_the_screening_model_screens_unrelaxed_candidates():
@@ -256,7 +257,7 @@ def test_the_page_says_how_the_screening_model_screens_unrelaxed_candidates():
     from discovery.training import RELEASED_SCREENING
 
     card = json.loads(RELEASED_SCREENING.read_text())
-    panel = text(by_id(callbacks.discovery_page(), "screening-panel"))
+    panel = text(by_id(discovery_page(), "screening-panel"))
     figures = card["tta" if card["screen_tta"] else "no_tta"]
     assert f"{figures['n']} test candidates" in panel and "not DFT" in panel and "machine-learned" in panel
     assert f"{figures['at_threshold']['passed']} of {figures['n']}" in panel

@@ -2,8 +2,8 @@
 (the GNN ensemble's predicted formation energy, its place on both hulls, whether the catalogue holds it, the nearest
 known structures), and download it back as CIF.
 
-It calls the service functions the REST endpoint calls (``discovery.predicting.parse_input`` and
-``predict_structure``): the same answer, no queries of its own. The predicted energy is the model's, and the page
+It calls the service functions the REST endpoint calls (``parse_input`` and ``predict_structure``, through
+``discovery.services``): the same answer, no queries of its own. The predicted energy is the model's, and the page
 says so wherever it shows it.
 """
 
@@ -15,11 +15,14 @@ import logging
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from .app import PREFIX, fmt, material_href
+from discovery import services as discovery
+
+from ..components import completeness_text, fmt, notice, table
+from ..links import material_href
 
 log = logging.getLogger(__name__)
 
-__all__ = ["page", "register", "viewer"]
+__all__ = ["answer_view", "predict_page", "register", "run", "viewer"]
 
 FORMAT_OPTIONS = [{"label": "detect", "value": ""}, {"label": "CIF", "value": "cif"},
                   {"label": "POSCAR", "value": "poscar"}, {"label": "extended XYZ", "value": "extxyz"},
@@ -41,24 +44,23 @@ def viewer():
     return _viewer
 
 
-def page():
+def predict_page():
     """The page's layout: the form on top, the viewer and the answer side by side once there is an answer."""
-    from discovery.structure_input import MAX_BYTES, MAX_SITES
-
     return html.Div([
         html.H1("Ask about a crystal", className="title is-4"),
         html.P([("Paste or upload a crystal (CIF, POSCAR, extended XYZ or pymatgen JSON; ordered, at most "
-                 f"{MAX_SITES} sites and {MAX_BYTES // 1024} kB). The GNN ensemble predicts its formation energy in "
-                 "about a second, without DFT; the answer says where that puts it on both hulls, whether the "
-                 "catalogue already holds it, and which known materials it resembles. The same answer comes from "),
+                 f"{discovery.MAX_SITES} sites and {discovery.MAX_BYTES // 1024} kB). The GNN ensemble predicts its "
+                 "formation energy in about a second, without DFT; the answer says where that puts it on both hulls, "
+                 "whether the catalogue already holds it, and which known materials it resembles. The same answer "
+                 "comes from "),
                 html.Code("POST /api/v1/predict/"), "."], className="is-size-7"),
         html.Div(className="columns", children=[
             html.Div(className="column is-8", children=dcc.Textarea(
                 id="predict-text", className="textarea is-family-monospace is-small", style={"height": "11em"},
                 placeholder="data_LiMnO2\n_cell_length_a 2.8\n...")),
             html.Div(className="column is-4", children=[
-                dcc.Upload(id="predict-upload", className="box has-text-centered is-size-7", max_size=MAX_BYTES,
-                           children=html.Div(["Drop a file here or ", html.A("choose one")])),
+                dcc.Upload(id="predict-upload", className="box has-text-centered is-size-7",
+                           max_size=discovery.MAX_BYTES, children=html.Div(["Drop a file here or ", html.A("choose one")])),
                 html.Div(className="field", children=[html.Label("Format", className="label is-small"),
                                                       dcc.Dropdown(id="predict-format", options=FORMAT_OPTIONS,
                                                                    value="", clearable=False)]),
@@ -78,19 +80,11 @@ def page():
     ])
 
 
-def _table(rows: list[tuple[str, object]], id_: str | None = None):
-    props = {"id": id_} if id_ else {}
-    return html.Table(className="table is-narrow is-fullwidth", **props, children=html.Tbody([
-        html.Tr([html.Th(k), html.Td(v if v not in (None, "") else "—")]) for k, v in rows]))
-
-
 def _link(material_id: str, formula: str = ""):
     return html.A(f"{formula} ({material_id})" if formula else material_id, href=material_href(material_id))
 
 
 def _hull_row(hull: str, s: dict):
-    from .callbacks import completeness_text
-
     above = s["e_above_hull_ev_per_atom"]
     where = (f"{-above * 1000:.1f} meV/atom below the hull: would be a new stable phase" if above < -5e-5
              else f"{above * 1000:.1f} meV/atom above the hull" + ("; stable" if s["is_stable"] else ""))
@@ -106,7 +100,7 @@ def answer_view(doc: dict):
     """The answer of ``discovery.predicting.predict_structure`` as tables."""
     p, known = doc["prediction"], doc["known"]
     model = p["model"]
-    prediction = _table([
+    prediction = table([
         ("Formula", f"{doc['input']['formula']} (cell {doc['input']['composition']}, {doc['input']['nsites']} sites)"),
         ("Predicted formation energy (eV/atom)", html.Span([
             html.Strong(fmt(p["e_form_ev_per_atom"], 3), id="predict-eform"),
@@ -131,19 +125,13 @@ def answer_view(doc: dict):
     ])
 
 
-def _notice(text: str, kind: str, id_: str):
-    return html.Div(text, className=f"notification is-{kind} is-light", id=id_)
-
-
 def run(text: str | None, fmt_: str | None):
     """(message, answer, structure, CIF text) for the form's text: the endpoint's service functions."""
-    from discovery.predicting import InputRejected, parse_input, predict_structure
-
     try:
-        parsed = parse_input(text, fmt_ or None)
-        doc = predict_structure(parsed)
-    except InputRejected as exc:
-        return _notice(f"{exc.field}: {exc.message}", "danger", "predict-error"), None, None, None
+        parsed = discovery.parse_input(text, fmt_ or None)
+        doc = discovery.predict_structure(parsed)
+    except discovery.InputRejected as exc:
+        return notice(f"{exc.field}: {exc.message}", "danger", "predict-error"), None, None, None
     return html.Span(), answer_view(doc), parsed.structure, parsed.structure.to(fmt="cif")
 
 
@@ -170,7 +158,7 @@ def register(app, structure) -> None:
             message, answer, crystal, cif = run(text, fmt_)
         except Exception:
             log.exception("predict page failed")
-            return (_notice("The prediction failed on the server; the error was logged.", "danger", "predict-error"),
+            return (notice("The prediction failed on the server; the error was logged.", "danger", "predict-error"),
                     None, {"display": "none"}, no_update, None)
         if answer is None:
             return message, None, {"display": "none"}, no_update, None
@@ -180,7 +168,3 @@ def register(app, structure) -> None:
                   State("predict-cif", "data"), prevent_initial_call=True)
     def download(_clicks, cif):
         return no_update if not cif else dcc.send_string(cif, "predicted.cif")
-
-
-def href() -> str:
-    return f"{PREFIX}predict"
