@@ -12,8 +12,9 @@ depends on the fingerprint table only, so its version is that table's own: the l
 index lookup per request (``materials.versioned_cache``'s data version does not move when
 ``compute_fingerprints`` runs, and its shared cache is the wrong place for a matrix of that size). When it
 moves, the rows written since (with a margin for transactions that committed late) are merged in; a full
-rebuild follows at most once an hour. A material deleted since the matrix was built is skipped when the
-answer's rows are read.
+rebuild follows at most once an hour, or at once when the stamp moves back (a restore). Every answer's rows
+are confirmed against the fingerprints stored now: a material deleted since is skipped, one whose row changed
+(an id reused after a restore) is measured again.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def _matrix() -> _Matrix:
         current = _current
         if stamp == current.stamp and current.stamp is not None:
             return current
-        if current.stamp is None or stamp is None or time.monotonic() - current.built_at > REBUILD_SECONDS:
+        # a stamp that moved back (a restore, a flushed table) or an old matrix: read everything again
+        if (current.stamp is None or stamp is None or stamp < current.stamp
+                or time.monotonic() - current.built_at > REBUILD_SECONDS):
             current = _with(*_read(None), stamp, time.monotonic())
         else:
             current = _merge(current, *_read(current.stamp - LATE_COMMIT_MARGIN), stamp)
@@ -126,14 +129,22 @@ def _search(vector: np.ndarray, k: int, exclude_id: str | None) -> list[dict]:
     while True:
         rows, distances = nearest(matrix.vectors, matrix.sq_norms, vector, want)
         pks = matrix.pks[rows]
-        stored = {m["pk"]: m for m in Material.objects.filter(pk__in=pks.tolist())
+        stored = {m["pk"]: m for m in Material.objects.filter(pk__in=pks.tolist(), fingerprint__version=FINGERPRINT_VERSION)
                   .annotate(stab=FilteredRelation("stabilities", condition=Q(stabilities__hull_set=HULL_SET)))
-                  .values("pk", "material_id", "formula_reduced", "source", "stab__e_above_hull_ev_per_atom")}
-        found = [{"material_id": m["material_id"], "formula": m["formula_reduced"], "distance": float(distance),
-                  "e_above_hull_ev_per_atom": m["stab__e_above_hull_ev_per_atom"], "source": m["source"]}
-                 for pk, distance in zip(pks.tolist(), distances.tolist(), strict=True)
-                 if (m := stored.get(pk)) is not None and m["material_id"] != exclude_id]
-        # rows of materials deleted since the matrix was built are skipped: look further if they were many
+                  .values("pk", "material_id", "formula_reduced", "source", "stab__e_above_hull_ev_per_atom",
+                          "fingerprint__vector")}
+        # Each row is confirmed against the fingerprint stored now: a material deleted since the matrix was
+        # built is skipped, and one whose row changed (or whose id was reused, after a restore) is measured anew.
+        found = []
+        for pk in pks.tolist():
+            m = stored.get(pk)
+            if m is None or m["material_id"] == exclude_id:
+                continue
+            distance = float(np.linalg.norm(from_bytes(bytes(m["fingerprint__vector"])) - vector))
+            found.append({"material_id": m["material_id"], "formula": m["formula_reduced"], "distance": distance,
+                          "e_above_hull_ev_per_atom": m["stab__e_above_hull_ev_per_atom"], "source": m["source"]})
+        found.sort(key=lambda row: row["distance"])
+        # look further if many rows were skipped
         if len(found) >= k or want >= len(matrix.pks):
             return found[:k]
         want *= 2

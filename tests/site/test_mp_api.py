@@ -347,7 +347,7 @@ def test_it_names_a_bad_parameter_in_a_422_the_client_shows(live, mpr):
         mpr.materials.summary.search(k_vrh=(1, 2), fields=["material_id"])
     for params, words in [
         ({"energy_above_hull_min": "abc"}, "energy_above_hull_min: 'abc' is not a number"),
-        ({"chemsys": "Li-Xx"}, "chemsys: unknown element 'Xx'"),
+        ({"chemsys": "Li-Xx"}, "chemsys: chemical system 'Li-Xx' has unknown element(s): Xx"),
         ({"_limit": "1001"}, "_limit: 1001 is out of range"),
         ({"_fields": "material_id,colour"}, "_fields: unknown field 'colour'"),
         ({"bogus": "1"}, "bogus: unknown parameter"),
