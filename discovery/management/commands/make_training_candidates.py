@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--random-seed", type=int, default=d["random_seed"])
         parser.add_argument("--workers", type=int, default=int(os.environ.get("GNOME_EVAL_WORKERS") or 1),
                             help="Evaluation processes without a broker (default 1, or GNOME_EVAL_WORKERS: on a "
-                                 "2-core machine two relaxations at once each ran 4x slower than one alone).")
+                                 "2-core machine two processes together evaluated slower than one alone).")
         parser.add_argument("--generate-only", action="store_true", help="Make the candidates, evaluate later.")
 
     def handle(self, *args, **o):
