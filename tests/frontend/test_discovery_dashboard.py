@@ -19,6 +19,7 @@ from materials.models import Licence, Material, Source
 from materials.science import structure_fields
 
 from ..conftest import read_sample_rows
+from .dash_tree import by_id, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -32,20 +33,6 @@ PLAN = [
 TIMINGS = {"generated": 12.4, "screened": 95.2, "selected": 0.31, "evaluated": 842.0, "ingested": 1.9, "hull": 30.5,
            "measured": 0.2, "_evaluate_started": 1.7e9}
 
-
-def walk(component):
-    """Every component of a Dash tree."""
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if isinstance(child, Component):
-            yield from walk(child)
-
-
-def by_id(tree, id_: str):
-    found = [c for c in walk(tree) if getattr(c, "id", None) == id_]
-    assert found, f"no component {id_!r} on the page"
-    return found[0]
 
 
 def has_id(tree, id_: str) -> bool:

@@ -4,7 +4,6 @@ the search accepts, and a material page shows the record /api/v1/materials/<id>/
 from __future__ import annotations
 
 import pytest
-from dash.development.base_component import Component
 from pymatgen.core import Structure
 
 from frontend import search
@@ -15,22 +14,10 @@ from materials.models import Licence, Material, Source
 from materials.science import structure_fields
 
 from ..conftest import read_sample_rows
+from .dash_tree import by_id
 
 pytestmark = pytest.mark.django_db
 
-
-def walk(component):
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if isinstance(child, Component):
-            yield from walk(child)
-
-
-def by_id(tree, id_: str):
-    found = [c for c in walk(tree) if getattr(c, "id", None) == id_]
-    assert found, f"no component {id_!r} on the page"
-    return found[0]
 
 
 @pytest.fixture
