@@ -33,7 +33,7 @@ class Command(BaseCommand):
                             help=f"Among {', '.join(learning.BATCH_GENERATORS)} (default: %(default)s).")
         parser.add_argument("--per-seed", type=int, default=d["per_seed"])
         parser.add_argument("--max-sites", type=int, default=d["max_sites"])
-        parser.add_argument("--evaluator", default=d["evaluator"], help="chgnet or sevennet")
+        parser.add_argument("--evaluator", default=d["evaluator"], help="chgnet (default), sevennet, sevennet-l3i5")
         parser.add_argument("--fmax", type=float, default=d["fmax"])
         parser.add_argument("--max-steps", type=int, default=d["max_steps"])
         parser.add_argument("--chunk", type=int, default=d["chunk"], help="Candidates per Celery task.")
@@ -79,6 +79,12 @@ class Command(BaseCommand):
                 else:
                     counts = learning.evaluate_batch_here(batch.pk, o["workers"],
                                                           progress=lambda done, total: bar.update(done - bar.n))
+        except KeyboardInterrupt:
+            # what was evaluated is stored already; say so and how to carry on, not a traceback
+            learning.fail_batch(batch.pk, "interrupted")
+            left = TrainingExample.objects.filter(batch=batch, status="pending").count()
+            raise CommandError(f"batch {batch.pk} interrupted: {left} candidates still pending, the rest is stored; "
+                               f"carry on with --resume {batch.pk}") from None
         except Exception as exc:
             learning.fail_batch(batch.pk, f"{type(exc).__name__}: {exc}")
             raise
