@@ -9,6 +9,7 @@ from materials import screens
 from materials.admin import ReadOnlyMixin
 
 from . import conductivity, rounds, tasks
+from .evaluation import EVALUATORS
 from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint, RelaxJob, TrainingBatch, TrainingExample
 
 
@@ -114,7 +115,7 @@ class DiscoveryRoundForm(forms.ModelForm):
     control_fraction = forms.FloatField(min_value=0, max_value=1, initial=rounds.DEFAULTS["control_fraction"],
                                         help_text="Random unfiltered candidates evaluated as a control, "
                                                   "share of the budget.")
-    evaluator = forms.ChoiceField(choices=[("chgnet", "CHGNet 0.3.0 (potential)"), ("sevennet", "SevenNet-0 (potential)")])
+    evaluator = forms.ChoiceField(choices=[(name, f"{cls.label} (potential)") for name, cls in EVALUATORS.items()])
     precision = forms.ChoiceField(choices=[("float32", "float32 (reference)"),
                                            ("bfloat16", "bfloat16 (1.4x faster on CPUs with AVX-512 BF16)")],
                                   initial="float32", help_text="Of the GNN at screening.")

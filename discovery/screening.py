@@ -43,6 +43,21 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def ratio_ci95(hits_a: int, n_a: int, hits_b: int, n_b: int, z: float = Z95) -> tuple[float, float] | None:
+    """The 95 % interval of a ratio of two independent proportions, (hits_a / n_a) / (hits_b / n_b): a round's
+    DAF, its filtered arm's hit rate over its control arm's prevalence. Katz's log method, with 0.5 added to each
+    count when one of the hit counts is 0 (Haldane). None when the ratio is undefined (an empty arm, or a control
+    arm without a hit: a larger control arm is the remedy)."""
+    if n_a <= 0 or n_b <= 0 or hits_b <= 0:
+        return None
+    a, b, na, nb = hits_a, hits_b, n_a, n_b
+    if a == 0:
+        a, b, na, nb = a + 0.5, b + 0.5, na + 0.5, nb + 0.5
+    ratio = (a / na) / (b / nb)
+    half = z * math.sqrt(1 / a - 1 / na + 1 / b - 1 / nb)
+    return (0.0 if hits_a == 0 else ratio * math.exp(-half)), ratio * math.exp(half)
+
+
 def _classification(passed: np.ndarray, hit: np.ndarray) -> dict:
     n, n_pass, n_hit = len(hit), int(passed.sum()), int(hit.sum())
     tp = int((passed & hit).sum())

@@ -117,10 +117,10 @@ def quiet_relaxation() -> Iterator[None]:
 
 
 def evaluator_named(name: str, **options) -> Evaluator:
-    """An evaluator by name: "chgnet" (default) or "sevennet"."""
-    from .potentials import CHGNetEvaluator, SevenNetEvaluator
+    """An evaluator by name: one of ``potentials.EVALUATORS`` ("chgnet", the default; "sevennet";
+    "sevennet-l3i5")."""
+    from .potentials import EVALUATORS
 
-    known = {"chgnet": CHGNetEvaluator, "sevennet": SevenNetEvaluator}
-    if name.lower() not in known:
-        raise ValueError(f"unknown evaluator {name!r}: one of {', '.join(known)}")
-    return known[name.lower()](**options)
+    if not isinstance(name, str) or name.lower() not in EVALUATORS:
+        raise ValueError(f"unknown evaluator {name!r}: one of {', '.join(EVALUATORS)}")
+    return EVALUATORS[name.lower()](**options)

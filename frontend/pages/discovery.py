@@ -212,16 +212,22 @@ def round_detail(round_id: int):
         ci = f", 95% {percent(interval[0])} to {percent(interval[1])}" if interval else ""
         return f"{percent(rate)} ({m.get('stable_' + arm, '—')} stable of {m.get('evaluated_' + arm, '—')}{ci})"
 
+    def daf(value, m=metrics):
+        interval = m.get("daf_ci95")
+        if value is None:
+            return "— (no stable control candidate: a larger control arm gives one)"
+        return fmt(value, 2) + (f" (95% {interval[0]:.2f} to {interval[1]:.2f}, Katz)" if interval else "")
+
     complete = metrics.get("complete_hulls")
     complete_rows = [] if not complete else [
         ("Hit rate, complete binary hulls only", share(complete["hit_rate"], "filtered", complete)),
         ("Prevalence, complete binary hulls only", share(complete["prevalence"], "control", complete)),
-        ("DAF, complete binary hulls only", fmt(complete["daf"], 2)),
+        ("DAF, complete binary hulls only", daf(complete["daf"], complete)),
     ]
     summary = table([
         ("Hit rate (model-filtered)", share(doc["hit_rate"], "filtered")),
         ("Prevalence (random control)", share(doc["prevalence"], "control")),
-        ("Discovery acceleration factor", fmt(doc["daf"], 2)),
+        ("Discovery acceleration factor", daf(doc["daf"])),
         *complete_rows,
         ("Ensemble MAE on evaluated (eV/atom)", fmt(metrics.get("ensemble_mae_ev_per_atom"), 3)),
         ("Candidates", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()

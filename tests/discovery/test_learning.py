@@ -18,7 +18,7 @@ from discovery.gnn.model import with_fidelities
 from discovery.gnn.predict import load_model, predict_structures
 from discovery.gnn.train import TrainConfig, mae, train
 from discovery.models import ModelCheckpoint, TrainingBatch, TrainingExample
-from discovery.screening import screening_metrics, wilson
+from discovery.screening import ratio_ci95, screening_metrics, wilson
 from discovery.training import decide, finetune_ensemble
 from hullapi import services
 from hullapi.models import HullSet
@@ -284,6 +284,29 @@ def test_screening_figures_count_what_passes_and_what_is_stable():
     low, high = wilson(0, 10)
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
     assert wilson(0, 0) is None
+
+
+def test_a_rounds_daf_interval_covers_the_true_ratio_about_95_percent_of_the_time():
+    """Katz's log interval of hit rate / prevalence, checked by what it claims: draw both arms of many simulated
+    rounds from known rates (a filter with twice the prevalence) and count how often the interval holds the truth."""
+    rng = np.random.default_rng(7)
+    cases = [(0.30, 0.15, 60, 120), (0.5, 0.1, 40, 200), (0.2, 0.2, 100, 100)]
+    for p_hit, p_base, n_hit, n_base in cases:
+        covered = defined = 0
+        for _ in range(2000):
+            a, b = int(rng.binomial(n_hit, p_hit)), int(rng.binomial(n_base, p_base))
+            ci = ratio_ci95(a, n_hit, b, n_base)
+            if ci is None:
+                continue
+            defined += 1
+            covered += ci[0] <= p_hit / p_base <= ci[1]
+        assert defined >= 1900 and 0.93 <= covered / defined <= 0.98, (p_hit, p_base, covered / defined)
+    low, high = ratio_ci95(20, 100, 10, 100)  # DAF 2.0 from 20 % against 10 %
+    assert low < 2.0 < high and low == pytest.approx(2.0 / high * 2.0)  # symmetric on the log scale
+    assert ratio_ci95(5, 50, 0, 50) is None  # no stable control candidate: the ratio is undefined
+    assert ratio_ci95(3, 10, 1, 0) is None
+    zero = ratio_ci95(0, 40, 8, 40)  # a filter that found nothing: from 0, bounded above
+    assert zero[0] == 0.0 and 0 < zero[1] < 1
 
 
 def test_shipped_examples_have_both_frames(shipped_lines):

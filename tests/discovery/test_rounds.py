@@ -169,7 +169,8 @@ def test_staff_start_a_round_from_the_admin_and_others_cannot(hull, client, djan
     assert set(detail["metrics"]) >= {"hit_rate", "prevalence", "daf", "new_stable"}
     evaluated = client.get(f"/api/v1/discovery/rounds/{rnd.pk}/candidates?arm=any").json()
     assert evaluated["meta"]["total"] == 1 and evaluated["data"][0]["evaluated"]["method"].startswith("CHGNet")
-    assert set(detail["metrics"]["complete_hulls"]) >= {"hit_rate", "prevalence", "daf", "hit_rate_ci95"}
+    assert set(detail["metrics"]["complete_hulls"]) >= {"hit_rate", "prevalence", "daf", "hit_rate_ci95", "daf_ci95"}
+    assert detail["metrics"]["daf_ci95"] is None  # one evaluated candidate leaves an arm empty: no ratio
     h = evaluated["data"][0]["hull_completeness"]  # Co-Li-O or a subsystem: the binaries and which hold nothing
     assert h["binaries"] == h["covered"] + len(h["missing"]) and h["complete"] == (not h["missing"])
     assert client.get(f"/api/v1/discovery/rounds/{rnd.pk}/candidates?arm=best").status_code == 400

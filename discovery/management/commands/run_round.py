@@ -30,7 +30,8 @@ class Command(BaseCommand):
                             help="Evaluation budget of the model's arm.")
         parser.add_argument("--control", type=float, default=rounds.DEFAULTS["control_fraction"],
                             help="Control arm, as a share of the evaluation budget (default 0.1).")
-        parser.add_argument("--evaluator", default=rounds.DEFAULTS["evaluator"], help="chgnet or sevennet")
+        parser.add_argument("--evaluator", default=rounds.DEFAULTS["evaluator"],
+                            help="chgnet (default), sevennet, sevennet-l3i5")
         parser.add_argument("--fmax", type=float, default=rounds.DEFAULTS["fmax"])
         parser.add_argument("--max-steps", type=int, default=rounds.DEFAULTS["max_steps"])
         parser.add_argument("--cluster", action="store_true", help="StructureMatcher deduplication.")
