@@ -5,7 +5,7 @@ machine's drift falls on all of them alike. No database.
     .venv/bin/python -u benchmarks/evaluators.py [--n 30] [--split test] [--evaluators chgnet,sevennet,sevennet-l3i5]
 
 Prints, per evaluator: seconds per candidate (median and mean), FIRE steps (median), unconverged relaxations;
-then, for each pair, the mean absolute difference of the relaxed formation energies and how often they agree on
+then, for each pair, the mean and median absolute difference of the relaxed formation energies and how often they agree on
 "stable" (on or below the hull the shipped record was judged against: the hull's energy at the candidate's
 composition is the record's formation energy minus its energy above the hull, the candidate itself left out).
 As a check, CHGNet's formation energies are compared with the shipped ones it made before (same relaxation).
@@ -42,10 +42,10 @@ def main() -> None:
     from discovery.evaluation.base import quiet_relaxation
     from discovery.gnn.data import read_evaluated, structure_of
     from hullapi.engine import is_stable_energy
-    from materials.readers import read_references
+    from materials.readers import ELEMENTAL_REFERENCES, reference_energies
     from materials.science import formation_from_energy
 
-    refs = {element: energy for element, (energy, _) in read_references(DATA / "elemental_references.csv").items()}
+    refs = reference_energies(DATA / ELEMENTAL_REFERENCES)
     records = [r for r in read_evaluated(args.file, splits=(args.split,)) if r["e_above_hull_ev_per_atom"] is not None]
     records = random.Random(args.seed).sample(records, min(args.n, len(records)))
     names = [n.strip() for n in args.evaluators.split(",") if n.strip()]
@@ -87,20 +87,21 @@ def main() -> None:
               f"per candidate; median {statistics.median(x['steps'] for x in rows):.0f} steps; "
               f"{sum(not x['converged'] for x in rows)} unconverged; {stable} stable")
     base = names[0]
-    ratio = statistics.median(results[base][k]["seconds"] for k in range(len(records)))
+    base_seconds = statistics.median(x["seconds"] for x in results[base])
     for n in names[1:]:
         print(f"  {evaluators[n].label} / {evaluators[base].label} time (medians): "
-              f"{statistics.median(x['seconds'] for x in results[n]) / ratio:.2f}x")
+              f"{statistics.median(x['seconds'] for x in results[n]) / base_seconds:.2f}x")
     if "chgnet" in results:
         diff = [abs(x["e_form"] - x["shipped"]) for x in results["chgnet"]]
         print(f"check: CHGNet now against the shipped CHGNet labels: max |difference| {max(diff):.4f} eV/atom")
     print("\nagreement (pairs):")
     for a, b in itertools.combinations(names, 2):
         xa, xb = results[a], results[b]
-        mad = statistics.mean(abs(p["e_form"] - q["e_form"]) for p, q in zip(xa, xb, strict=True))
+        deltas = [abs(p["e_form"] - q["e_form"]) for p, q in zip(xa, xb, strict=True)]
         bias = statistics.mean(q["e_form"] - p["e_form"] for p, q in zip(xa, xb, strict=True))
         same = sum(is_stable_energy(p["e_above"]) == is_stable_energy(q["e_above"]) for p, q in zip(xa, xb, strict=True))
-        print(f"  {evaluators[a].label} vs {evaluators[b].label}: mean |Δ e_form| {mad:.4f} eV/atom, "
+        print(f"  {evaluators[a].label} vs {evaluators[b].label}: |Δ e_form| mean {statistics.mean(deltas):.4f}, "
+              f"median {statistics.median(deltas):.4f} eV/atom, "
               f"mean Δ ({evaluators[b].label} - {evaluators[a].label}) {bias:+.4f}; same stable/unstable call "
               f"{same}/{len(xa)}")
 

@@ -68,8 +68,7 @@ def default_data_dir() -> Path:
 
 
 def load_references(data_dir: Path) -> dict[str, float]:
-    return {element: energy
-            for element, (energy, _) in readers.read_references(data_dir / readers.ELEMENTAL_REFERENCES).items()}
+    return readers.reference_energies(data_dir / readers.ELEMENTAL_REFERENCES)
 
 
 def gnome_entries(data_dir: Path, refs: dict[str, float]) -> list[HullEntry]:

@@ -57,6 +57,12 @@ def read_references(path: Path) -> dict[str, tuple[float, str]]:
     return refs
 
 
+def reference_energies(path: Path) -> dict[str, float]:
+    """Elemental references as chemical potentials: element -> energy per atom in eV (``read_references``
+    without the material ids)."""
+    return {element: energy for element, (energy, _) in read_references(path).items()}
+
+
 def _cell(row: dict, column: str):
     value = row.get(column)
     if value is None:

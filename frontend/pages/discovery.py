@@ -213,10 +213,12 @@ def round_detail(round_id: int):
         return f"{percent(rate)} ({m.get('stable_' + arm, '—')} stable of {m.get('evaluated_' + arm, '—')}{ci})"
 
     def daf(value, m=metrics):
-        interval = m.get("daf_ci95")
-        if value is None:
-            return "— (no stable control candidate: a larger control arm gives one)"
-        return fmt(value, 2) + (f" (95% {interval[0]:.2f} to {interval[1]:.2f}, Katz)" if interval else "")
+        if value is not None:
+            interval = m.get("daf_ci95")
+            return fmt(value, 2) + (f" (95% {interval[0]:.2f} to {interval[1]:.2f}, Katz)" if interval else "")
+        if not m.get("evaluated_filtered") or not m.get("evaluated_control"):
+            return "— (an arm has no evaluated candidate)"
+        return "— (no stable control candidate: a larger control arm gives one)"
 
     complete = metrics.get("complete_hulls")
     complete_rows = [] if not complete else [

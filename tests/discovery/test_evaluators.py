@@ -10,7 +10,7 @@ import pytest
 from discovery.evaluation import EVALUATORS, evaluator_named
 from discovery.evaluation.base import quiet_relaxation
 from discovery.gnn.data import read_evaluated, structure_of
-from materials.readers import read_references
+from materials.readers import ELEMENTAL_REFERENCES, reference_energies
 from materials.science import formation_from_energy
 
 SHIPPED = Path(__file__).resolve().parents[2] / "discovery" / "data" / "evaluated_candidates.jsonl.gz"
@@ -28,8 +28,7 @@ def refs() -> dict[str, float]:
     """The elemental references the shipped labels were made with (the data directory's file)."""
     from django.conf import settings
 
-    path = settings.GNOME_DATA_DIR / "elemental_references.csv"
-    return {element: energy for element, (energy, _) in read_references(path).items()}
+    return reference_energies(settings.GNOME_DATA_DIR / ELEMENTAL_REFERENCES)
 
 
 @pytest.fixture(scope="module")

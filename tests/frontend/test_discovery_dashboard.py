@@ -34,7 +34,6 @@ TIMINGS = {"generated": 12.4, "screened": 95.2, "selected": 0.31, "evaluated": 8
            "measured": 0.2, "_evaluate_started": 1.7e9}
 
 
-
 def has_id(tree, id_: str) -> bool:
     return any(getattr(c, "id", None) == id_ for c in walk(tree))
 

@@ -19,7 +19,6 @@ from .dash_tree import by_id
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def crystals(data_dir):
     """Three sample crystals stored as discovery materials (one licence each way)."""

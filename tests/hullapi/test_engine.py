@@ -95,7 +95,7 @@ class Catalogue:
 
 @pytest.fixture(scope="module")
 def refs(data_dir) -> dict[str, float]:
-    return {el: energy for el, (energy, _) in readers.read_references(data_dir / readers.ELEMENTAL_REFERENCES).items()}
+    return readers.reference_energies(data_dir / readers.ELEMENTAL_REFERENCES)
 
 
 @pytest.fixture(scope="module")

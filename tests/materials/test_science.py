@@ -17,7 +17,7 @@ from materials import readers, rows, science
 
 @pytest.fixture(scope="module")
 def refs(data_dir) -> dict[str, float]:
-    return {el: energy for el, (energy, _) in readers.read_references(data_dir / "elemental_references.csv").items()}
+    return readers.reference_energies(data_dir / readers.ELEMENTAL_REFERENCES)
 
 
 def test_fast_p1_cif_parser_builds_exactly_what_pymatgen_builds(sample_rows):
