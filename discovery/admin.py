@@ -8,9 +8,19 @@ from django.utils.html import format_html, format_html_join
 from materials import screens
 from materials.admin import ReadOnlyMixin
 
-from . import conductivity, rounds, tasks
+from . import campaigns, conductivity, rounds, tasks
 from .evaluation import EVALUATORS
-from .models import Candidate, DiscoveryRound, MDRun, MDStudy, ModelCheckpoint, RelaxJob, TrainingBatch, TrainingExample
+from .models import (
+    Campaign,
+    Candidate,
+    DiscoveryRound,
+    MDRun,
+    MDStudy,
+    ModelCheckpoint,
+    RelaxJob,
+    TrainingBatch,
+    TrainingExample,
+)
 
 
 @admin.register(ModelCheckpoint)
@@ -145,9 +155,9 @@ class DiscoveryRoundForm(forms.ModelForm):
                                        "evaluation_budget", "control_fraction", "evaluator", "precision", "fmax",
                                        "max_steps", "cluster", "retrain", "random_seed", "sign_change")}
         config["volume"] = data.get("volume") or rounds.DEFAULTS["volume"]
-        config["allow_elements"] = [x.strip() for x in (data.get("allow_elements") or "").split(",") if x.strip()]
-        config["chemsys"] = [x.strip() for x in (data.get("chemsys") or "").split(",") if x.strip()]
-        config["seeds"] = [x.strip() for x in (data.get("seeds") or "").split(",") if x.strip()]
+        config["allow_elements"] = _listed(data.get("allow_elements"))
+        config["chemsys"] = _listed(data.get("chemsys"))
+        config["seeds"] = _listed(data.get("seeds"))
         try:
             self.instance.config = rounds.validate_config(config)
         except rounds.RoundError as exc:
@@ -254,6 +264,164 @@ class DiscoveryRoundAdmin(StartThenReadOnly, admin.ModelAdmin):
         self.message_user(request, f"Resumed {len(resumable)} round(s)", messages.SUCCESS)
 
 
+class CampaignForm(forms.ModelForm):
+    """The start form of a campaign: the chemical space, how many rounds of what size, and how the ensemble learns."""
+
+    round_count = forms.IntegerField(label="Rounds", min_value=1, max_value=campaigns.MAX_ROUNDS,
+                                     initial=campaigns.DEFAULTS["rounds"])
+    chemsys = forms.CharField(required=False, help_text="Seed chemical systems, comma-separated (e.g. Li-S, Li-O, "
+                              "Li-Cl): their stable crystals are the seeds; the earlier rounds' new stable crystals "
+                              "join them.")
+    seeds = forms.CharField(required=False, help_text="And/or seed material ids, comma-separated.")
+    generators = DiscoveryRoundForm.base_fields["generators"]
+    candidate_budget = forms.IntegerField(min_value=1, initial=2000, help_text="Candidates generated per round.")
+    max_seeds = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["max_seeds"])
+    threshold_ev_per_atom = DiscoveryRoundForm.base_fields["threshold_ev_per_atom"]
+    evaluation_budget = forms.IntegerField(min_value=1, initial=rounds.DEFAULTS["evaluation_budget"],
+                                           help_text="Candidates of the model's arm evaluated per round.")
+    control_fraction = forms.FloatField(min_value=0.05, max_value=1, initial=rounds.DEFAULTS["control_fraction"],
+                                        help_text="Random unfiltered candidates evaluated per round as a control, share "
+                                                  "of the budget: large enough for the DAF's interval to say something.")
+    evaluator = DiscoveryRoundForm.base_fields["evaluator"]
+    max_steps = forms.IntegerField(min_value=0, initial=rounds.DEFAULTS["max_steps"])
+    random_seed = forms.IntegerField(initial=0, help_text="Of round 1; round k uses this + k - 1.")
+    base = forms.ChoiceField(choices=[("released", "the released ensemble"),
+                                      ("catalogue-only", "catalogue-only (DFT crystals only: the flywheel from its start)"),
+                                      ("active", "the active ensemble")], initial=campaigns.DEFAULTS["base"])
+    training = forms.ChoiceField(choices=[("all", "every evaluated candidate in the database"),
+                                          ("campaign", "only the campaign's own evaluations")],
+                                 initial=campaigns.DEFAULTS["training"], help_text="What each fine-tune learns from.")
+    finetune_epochs = forms.IntegerField(min_value=1, initial=campaigns.DEFAULTS["finetune_epochs"])
+    adopt = forms.ChoiceField(choices=[("if-better", "if it screens the validation candidates better and is not worse "
+                                                     "on DFT"), ("always", "always (the newest ensemble screens)")],
+                              initial=campaigns.DEFAULTS["adopt"], help_text="When a fine-tuned ensemble screens the "
+                                                                             "next round.")
+    dft_limit = forms.IntegerField(required=False, min_value=100, help_text="Catalogue structures replayed while "
+                                   "fine-tuning (empty: all; fewer is faster).")
+
+    class Meta:
+        model = Campaign
+        fields = ["name"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        round_config = {k: data[k] for k in ("generators", "candidate_budget", "max_seeds", "threshold_ev_per_atom",
+                                             "evaluation_budget", "control_fraction", "evaluator", "max_steps",
+                                             "random_seed")}
+        round_config.update(chemsys=_listed(data.get("chemsys")), seeds=_listed(data.get("seeds")))
+        config = {"rounds": data["round_count"], "round": round_config, "base": data["base"], "training": data["training"],
+                  "finetune_epochs": data["finetune_epochs"], "dft_limit": data.get("dft_limit"),
+                  "adopt": data["adopt"]}
+        try:
+            self.instance.config = campaigns.validate_campaign_config(config)
+        except campaigns.CampaignError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+class CampaignRoundInline(ReadOnlyMixin, admin.TabularInline):
+    model = DiscoveryRound
+    fields = ("campaign_index", "status", "stage", "progress", "hit_rate", "prevalence", "daf", "fine_tune")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "rounds (energies: the evaluator, a machine-learned potential, not DFT)"
+
+    @admin.display(description="hit rate [95 %] (stable/evaluated)")
+    def hit_rate(self, obj):
+        m = obj.metrics or {}
+        return _with_ci(m.get("hit_rate"), m.get("hit_rate_ci95"), m.get("stable_filtered"), m.get("evaluated_filtered"))
+
+    @admin.display(description="prevalence [95 %] (stable/evaluated)")
+    def prevalence(self, obj):
+        m = obj.metrics or {}
+        return _with_ci(m.get("prevalence"), m.get("prevalence_ci95"), m.get("stable_control"),
+                        m.get("evaluated_control"))
+
+    @admin.display(description="DAF [95 %]")
+    def daf(self, obj):
+        m = obj.metrics or {}
+        value, ci = m.get("daf"), m.get("daf_ci95")
+        return ("—" if value is None else f"{value:.2f}") + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+    @admin.display(description="fine-tune after the round")
+    def fine_tune(self, obj):
+        t = (obj.metrics or {}).get("retrained")
+        if not t:
+            return "—"
+        if t.get("checkpoint_id") is None:
+            return f"skipped: {t.get('skipped')}"
+        mae = t.get("test_mae_ev_per_atom")
+        return (f"{t.get('candidates_trained')} candidates, test MAE {'—' if mae is None else f'{mae:.4f}'}: "
+                + ("screens the next round" if t.get("activated") else "kept the previous ensemble"))
+
+
+@admin.register(Campaign)
+class CampaignAdmin(StartThenReadOnly, admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("pk", "name", "status", "progress", "rounds_done", "current_checkpoint", "created_at")
+    list_filter = ("status",)
+    actions = ["pause_campaigns", "resume_campaigns", "cancel_campaigns"]
+    inlines = [CampaignRoundInline]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "round_count", "chemsys", "seeds", "generators", "candidate_budget", "max_seeds",
+                    "threshold_ev_per_atom", "evaluation_budget", "control_fraction", "evaluator", "max_steps",
+                    "random_seed", "base", "training", "finetune_epochs", "adopt", "dft_limit"]
+        return ["name", "status", "progress", "config", "base_checkpoint", "current_checkpoint", "created_by",
+                "created_at", "started_at", "finished_at", "error"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = campaigns.create_campaign(obj.config, name=obj.name, user=request.user.get_username())
+        obj.pk = created.pk
+        transaction.on_commit(lambda: tasks.advance_campaign.delay(created.pk))
+        self.message_user(request, f"Campaign {created.pk} queued: its rounds appear here as they start.",
+                          messages.SUCCESS)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the campaign has no inline to save at creation
+
+    @admin.display(description="rounds done")
+    def rounds_done(self, obj):
+        done = obj.rounds.filter(status=DiscoveryRound.Status.SUCCEEDED).count()
+        return f"{done} of {obj.config.get('rounds')}"
+
+    @admin.action(description="Pause (the running round finishes, no other starts)")
+    def pause_campaigns(self, request, queryset):
+        n = sum(campaigns.pause(c.pk) for c in queryset)
+        self.message_user(request, f"Paused {n} campaign(s)", messages.SUCCESS)
+
+    @admin.action(description="Resume where they stopped (a failed round is retried)")
+    def resume_campaigns(self, request, queryset):
+        resumed = [c.pk for c in queryset if campaigns.resume(c.pk)]
+        for pk in resumed:
+            transaction.on_commit(lambda pk=pk: tasks.advance_campaign.delay(pk))
+        self.message_user(request, f"Resumed {len(resumed)} campaign(s)", messages.SUCCESS)
+
+    @admin.action(description="Cancel (and the running round)")
+    def cancel_campaigns(self, request, queryset):
+        n = sum(campaigns.cancel(c.pk) for c in queryset)
+        self.message_user(request, f"Cancelled {n} campaign(s)", messages.SUCCESS)
+
+
+def _listed(text: str | None) -> list[str]:
+    """The items of a comma-separated form field, stripped, empty ones dropped."""
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def _with_ci(value, ci, hits, n) -> str:
+    if value is None:
+        return "—"
+    return (f"{100 * value:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+            + f" ({hits}/{n})")
+
+
 def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
@@ -288,7 +456,7 @@ class MDStudyForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        ids = [x.strip() for x in (data.get("material_ids") or "").split(",") if x.strip()]
+        ids = _listed(data.get("material_ids"))
         if data.get("from_screen"):
             from materials.models import ScreenResult, ScreenRun
 

@@ -19,7 +19,15 @@ from materials.permissions import ReadOnlyOrStaff as BaseReadOnlyOrStaff
 
 from . import rounds
 from .models import Candidate, DiscoveryRound
-from .services import candidate_doc, conductivity_summary, round_doc, round_document, round_documents
+from .services import (
+    campaign_document,
+    campaign_documents,
+    candidate_doc,
+    conductivity_summary,
+    round_doc,
+    round_document,
+    round_documents,
+)
 
 MAX_PER_PAGE = 500
 
@@ -102,6 +110,71 @@ def _int(request, name: str, default: int) -> int:
     if value < 1:
         raise ValidationError({name: f"must be at least 1 (got {value})"})
     return value
+
+
+class CampaignStaffOnly(BaseReadOnlyOrStaff):
+    message = "starting or steering a campaign needs a staff account"
+
+
+class CampaignList(APIView):
+    """GET: every campaign with its rounds (hit rate, prevalence, DAF with 95 % intervals, screening MAE, new
+    stable materials, the fine-tune after each) and its scaling points. POST (staff): start a campaign with a
+    configuration (fields of ``discovery.campaigns.DEFAULTS``, the round's settings under ``round``)."""
+
+    permission_classes = [CampaignStaffOnly]
+
+    @extend_schema(operation_id="discovery_campaigns_list", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response({"data": campaign_documents()})
+
+    @extend_schema(operation_id="discovery_campaigns_create", request=OpenApiTypes.OBJECT,
+                   responses={202: OpenApiTypes.OBJECT})
+    def post(self, request):
+        from . import campaigns
+        from .tasks import advance_campaign
+
+        if not isinstance(request.data, dict):
+            raise ValidationError({"config": "send a JSON object of campaign settings"})
+        data = dict(request.data)
+        name = str(data.pop("name", ""))[:100]
+        try:
+            campaign = campaigns.create_campaign(data, name=name, user=request.user.get_username())
+        except campaigns.CampaignError as exc:
+            raise ValidationError({"config": str(exc)}) from None
+        transaction.on_commit(lambda: advance_campaign.delay(campaign.pk))
+        return Response({"data": campaign_document(campaign.pk)}, status=202)
+
+
+class CampaignDetail(APIView):
+    """GET: one campaign. POST (staff) ``{"action": "pause" | "resume" | "cancel"}``: pausing lets the running
+    round finish and starts no other; resuming goes on where it stopped (a failed round is retried)."""
+
+    permission_classes = [CampaignStaffOnly]
+
+    @extend_schema(operation_id="discovery_campaign_retrieve", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        doc = campaign_document(pk)
+        if doc is None:
+            raise Http404("No Campaign matches the given query.")
+        return Response({"data": doc})
+
+    @extend_schema(operation_id="discovery_campaign_action", request=OpenApiTypes.OBJECT,
+                   responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        from . import campaigns
+        from .models import Campaign
+        from .tasks import advance_campaign
+
+        campaign = get_object_or_404(Campaign, pk=pk)
+        action = request.data.get("action") if isinstance(request.data, dict) else None
+        steps = {"pause": campaigns.pause, "resume": campaigns.resume, "cancel": campaigns.cancel}
+        if action not in steps:
+            raise ValidationError({"action": f"one of pause, resume, cancel (got {str(action)[:40]!r})"})
+        if not steps[action](pk):
+            raise ValidationError({"action": f"cannot {action} campaign {pk}: it is {campaign.status}"})
+        if action == "resume":
+            transaction.on_commit(lambda: advance_campaign.delay(pk))
+        return Response({"data": campaign_document(pk)}, status=202)
 
 
 class MaterialConductivity(APIView):

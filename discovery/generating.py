@@ -31,12 +31,14 @@ def parse_chemsys(text: str) -> list[str]:
 
 def seed_materials(*, material_ids: Iterable[str] = (), chemsys: Iterable[str] = (), stable_only: bool = True,
                    max_seeds: int | None = None) -> list[tuple[str, object]]:
-    """(material id, Structure) of the seeds: the given ids, and the crystals whose elements all lie within one
-    of the chemical systems (stable on the "all" hull unless ``stable_only`` is off), in id order."""
+    """(material id, Structure) of the seeds: the given ids (always), and the crystals whose elements all lie
+    within one of the chemical systems (stable on the "all" hull unless ``stable_only`` is off), at most
+    ``max_seeds`` of those, in id order."""
     from pymatgen.core import Structure
 
     ids = list(material_ids)
     found: dict[str, object] = {}
+    in_systems: dict[str, object] = {}
     if ids:
         rows = dict(Material.objects.filter(material_id__in=ids).values_list("material_id", "structure"))
         missing = [i for i in ids if i not in rows]
@@ -53,10 +55,9 @@ def seed_materials(*, material_ids: Iterable[str] = (), chemsys: Iterable[str] =
             qs = qs.filter(Q(stabilities__hull_set="all") & Q(stabilities__is_stable=True))
         qs = qs.order_by("material_id").values_list("material_id", "structure")
         for material_id, structure in qs[: max_seeds] if max_seeds else qs:
-            found.setdefault(material_id, structure)
-    seeds = sorted(found.items())
-    if max_seeds:
-        seeds = seeds[:max_seeds]
+            in_systems.setdefault(material_id, structure)
+    chosen = sorted(in_systems.items())[: max_seeds or None]
+    seeds = sorted({**dict(chosen), **found}.items())
     return [(material_id, Structure.from_dict(structure)) for material_id, structure in seeds]
 
 

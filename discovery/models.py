@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from materials.choices import CancellableRunStatus, QueuedRunStatus, RunStatus
+from materials.choices import CancellableRunStatus, PausableRunStatus, QueuedRunStatus, RunStatus
 from materials.fields import JSONField
 
 
@@ -38,6 +38,37 @@ class ModelCheckpoint(models.Model):
         return f"{self.name} #{self.pk} ({self.status})"
 
 
+class Campaign(models.Model):
+    """Active learning, round after round: each round generates from the catalogue and the campaign's earlier
+    discoveries, screens with the campaign's current ensemble, evaluates both arms, updates the hull, and then
+    fine-tunes the ensemble on everything evaluated so far (kept only if it screens better)."""
+
+    Status = PausableRunStatus
+
+    name = models.CharField(max_length=100, blank=True)
+    config = JSONField(default=dict, help_text="Rounds, the settings of each round, the base ensemble, what the "
+                                               "ensemble is fine-tuned on and how.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    progress = models.CharField(max_length=200, blank=True)
+    base_checkpoint = models.ForeignKey(ModelCheckpoint, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+", help_text="The ensemble the first round screens with "
+                                                                    "(empty: the released one).")
+    current_checkpoint = models.ForeignKey(ModelCheckpoint, null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="+", help_text="The ensemble the next round screens with "
+                                                                       "(empty: the released one).")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"campaign #{self.pk} {self.name} ({self.status})"
+
+
 class DiscoveryRound(models.Model):
     """One turn of the GNoME flywheel: generate, screen with the ensemble, select, evaluate, ingest, update the
     hull, measure. ``stage`` is the last stage finished; a resumed round starts from the next one."""
@@ -65,6 +96,8 @@ class DiscoveryRound(models.Model):
     timings = JSONField(default=dict, blank=True, help_text="Wall seconds per stage.")
     checkpoint = models.ForeignKey(ModelCheckpoint, null=True, blank=True, on_delete=models.SET_NULL,
                                    help_text="The ensemble that screened (empty: the released one).")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="rounds")
+    campaign_index = models.PositiveIntegerField(null=True, blank=True, help_text="1 for a campaign's first round.")
     created_by = models.CharField(max_length=150, blank=True)
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,6 +107,7 @@ class DiscoveryRound(models.Model):
 
     class Meta:
         ordering = ["-pk"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "campaign_index"], name="round_one_per_index")]
 
     def __str__(self) -> str:
         return f"round #{self.pk} {self.name} ({self.status}, {self.stage})"

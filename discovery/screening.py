@@ -46,16 +46,28 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
 def ratio_ci95(hits_a: int, n_a: int, hits_b: int, n_b: int, z: float = Z95) -> tuple[float, float] | None:
     """The 95 % interval of a ratio of two independent proportions, (hits_a / n_a) / (hits_b / n_b): a round's
     DAF, its filtered arm's hit rate over its control arm's prevalence. Katz's log method, with 0.5 added to each
-    count when one of the hit counts is 0 (Haldane). None when the ratio is undefined (an empty arm, or a control
-    arm without a hit: a larger control arm is the remedy)."""
-    if n_a <= 0 or n_b <= 0 or hits_b <= 0:
+    count when one of the hit counts is 0 (the Haldane-Anscombe correction): a control arm without a stable
+    candidate still bounds the DAF from below (its upper bound is then wide). None only for an empty arm."""
+    if n_a <= 0 or n_b <= 0:
         return None
     a, b, na, nb = hits_a, hits_b, n_a, n_b
-    if a == 0:
+    if a == 0 or b == 0:
         a, b, na, nb = a + 0.5, b + 0.5, na + 0.5, nb + 0.5
     ratio = (a / na) / (b / nb)
     half = z * math.sqrt(1 / a - 1 / na + 1 / b - 1 / nb)
     return (0.0 if hits_a == 0 else ratio * math.exp(-half)), ratio * math.exp(half)
+
+
+def mean_ci95(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """The 95 % percentile-bootstrap interval of a mean (a MAE from absolute errors); None without values."""
+    x = np.asarray(values, dtype=float)
+    if not len(x):
+        return None
+    rng, means = np.random.default_rng(seed), []
+    for start in range(0, resamples, 100):  # 100 resamples at a time: memory stays small on large sets
+        means.append(x[rng.integers(0, len(x), (min(100, resamples - start), len(x)))].mean(axis=1))
+    means = np.concatenate(means)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def _classification(passed: np.ndarray, hit: np.ndarray) -> dict:
@@ -105,6 +117,7 @@ def screening_metrics(predicted_e_form: Sequence[float], true_e_form: Sequence[f
         raise ValueError("predictions, energies and energies above the hull must have one entry per candidate")
     error = pred - true
     out: dict = {"n": len(true), "mae_ev_per_atom": float(np.mean(np.abs(error))) if len(true) else None,
+                 "mae_ci95": mean_ci95(np.abs(error), resamples=resamples, seed=seed),
                  "bias_ev_per_atom": float(np.mean(error)) if len(true) else None,
                  "threshold_ev_per_atom": threshold, "stable_ev_per_atom": stable}
     placed = np.array([x is not None for x in true_e_above_hull], dtype=bool)

@@ -14,7 +14,8 @@ from .structure_input import MAX_BYTES, MAX_SITES
 
 __all__ = [
     "ARMS", "CONFIG_KEYS", "EVALUATION_DONE", "EVALUATION_FAILED", "MAX_BYTES", "MAX_ROUNDS", "MAX_SITES", "STAGES",
-    "InputRejected", "arm_label", "candidate_doc", "conductivity_summary", "evaluator_label", "metrics_pending",
+    "InputRejected", "arm_label", "campaign_document", "campaign_documents", "candidate_doc", "conductivity_summary",
+    "evaluator_label", "metrics_pending",
     "parse_input", "predict_structure", "round_doc", "round_document", "round_documents", "round_with_candidates",
     "screening_card", "stage_label", "status_label",
 ]
@@ -109,6 +110,24 @@ def round_with_candidates(round_id: int) -> dict | None:
                  .select_related("material").order_by("pk"))
     return {"round": round_doc(rnd, full=True), "created_by": rnd.created_by,
             "candidates": [candidate_doc(c) for c in evaluated]}
+
+
+def campaign_documents(limit: int = MAX_ROUNDS) -> list[dict]:
+    """The newest campaigns, newest first, each as /api/v1/discovery/campaigns/{id}/ documents it."""
+    from .campaigns import campaign_doc
+    from .models import Campaign
+
+    return [campaign_doc(c) for c in Campaign.objects.select_related("base_checkpoint", "current_checkpoint")[:limit]]
+
+
+def campaign_document(campaign_id: int) -> dict | None:
+    """One campaign with its rounds' figures and its scaling points; None when there is no such campaign."""
+    from .campaigns import campaign_doc
+    from .models import Campaign
+
+    campaign = (Campaign.objects.select_related("base_checkpoint", "current_checkpoint").filter(pk=campaign_id)
+                .first())
+    return None if campaign is None else campaign_doc(campaign)
 
 
 def evaluator_label(name: str) -> str:

@@ -54,6 +54,7 @@ def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
         rnd = DiscoveryRound.objects.get(pk=round_id)
         if rnd.status in {DiscoveryRound.Status.CANCELLED, DiscoveryRound.Status.SUCCEEDED}:
             return rnd.status, None
+        rounds.mark_running(round_id)
         for stage in rounds.STAGES:
             if not stage.fans_out:
                 stage.run(round_id)
@@ -66,7 +67,10 @@ def _advance(round_id: int) -> tuple[str, Callable[[], object] | None]:
                 return stage.name, chord(group(round_chunk.si(round_id, stage.name, c) for c in chunks),
                                          round_chunks_done.si(round_id, stage.name))
             stage.finish(round_id)
-        return rounds.finish(round_id).status, None
+        rnd = rounds.finish(round_id)
+        if rnd.campaign_id is not None:  # the chain of a campaign: its next round, once this one has ended
+            return rnd.status, lambda: advance_campaign.delay(rnd.campaign_id)
+        return rnd.status, None
     except rounds.RoundCancelled:
         return "cancelled", None
     except Exception as exc:
@@ -98,14 +102,32 @@ def round_chunks_done(round_id: int, stage: str) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def resume_stalled_rounds(stalled_after_s: float | None = None) -> list[int]:
-    """Advance again every round stalled for ``stalled_after_s`` (default rounds.STALLED_AFTER_S): Celery beat
-    sends this every few minutes (gnome_site.celery), so a round whose messages the broker lost carries on."""
-    from . import rounds
+    """Advance again every round stalled for ``stalled_after_s`` (default rounds.STALLED_AFTER_S), and every
+    running campaign with no round to move it: Celery beat sends this every few minutes (gnome_site.celery), so
+    a round or campaign whose messages the broker lost carries on."""
+    from . import campaigns, rounds
 
     resumed = rounds.resume_stalled(rounds.STALLED_AFTER_S if stalled_after_s is None else stalled_after_s)
     for round_id in resumed:
         advance_round.delay(round_id)
+    for campaign_id in campaigns.resume_stalled():
+        advance_campaign.delay(campaign_id)
     return resumed
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def advance_campaign(campaign_id: int) -> int | None:
+    """Start the campaign's next round (``campaigns.step``), or its unfinished round when nothing drives it;
+    each round sends this again once it has ended, so the rounds run as a chain. Returns the round started."""
+    from . import campaigns
+    from .models import DiscoveryRound
+
+    round_id = campaigns.step(campaign_id)
+    if round_id is None:
+        return None
+    if DiscoveryRound.objects.filter(pk=round_id, status=DiscoveryRound.Status.PENDING).exists():
+        advance_round.delay(round_id)  # a round under way moves by its own messages (or the watcher's)
+    return round_id
 
 
 # ---- MD studies (discovery.conductivity) --------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import models
 from django.utils import timezone
 
 from materials.models import Material, Source
@@ -145,15 +146,18 @@ def train_ensemble(*, members: int = 4, epochs: int = 60, width: int = 64, steps
 DFT_TEST_TOLERANCE_EV_PER_ATOM = 0.001  # "not worse" on the DFT test split: within 1 meV/atom (run-to-run noise)
 
 
-def evaluated_examples(splits=("train", "validation", "test")) -> list[dict]:
-    """The evaluated training examples of the given splits, as plain records (no Django objects)."""
+def evaluated_examples(splits=("train", "validation", "test"), *, rounds: list[int] | None = None) -> list[dict]:
+    """The evaluated training examples of the given splits, as plain records (no Django objects); with
+    ``rounds``, only those the discovery rounds of these ids evaluated (``round`` in each record)."""
     from .models import TrainingExample
 
     fields = ("pk", "key", "split", "generator", "parent_formula", "formula_reduced", "fidelity", "method", "structure",
               "relaxed_structure", "e_form_ev_per_atom", "e_above_hull_ev_per_atom", "converged")
     qs = (TrainingExample.objects.filter(status=TrainingExample.Status.DONE, split__in=list(splits))
-          .exclude(e_form_ev_per_atom=None).order_by("pk").values(*fields))
-    return list(qs.iterator(chunk_size=500))
+          .exclude(e_form_ev_per_atom=None))
+    if rounds is not None:
+        qs = qs.filter(candidate__round_id__in=list(rounds))
+    return list(qs.order_by("pk").values(*fields, round=models.F("candidate__round_id")).iterator(chunk_size=500))
 
 
 def ensemble_members(checkpoint: ModelCheckpoint | None) -> list[Path]:
@@ -220,7 +224,8 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
                       huber_delta: float = FINETUNE_HUBER_DELTA, base: ModelCheckpoint | None = None,
                       name: str = "fine-tuned", out: Path | None = None, activate: bool = True,
                       progress: bool = False, dft_limit: int | None = None, candidate_limit: int | None = None,
-                      members: int | None = None, workers: int | None = None) -> ModelCheckpoint:
+                      members: int | None = None, workers: int | None = None, rounds: list[int] | None = None,
+                      test: bool = False) -> ModelCheckpoint:
     """Fine-tune the base ensemble (default: the active one, else the released one) on the DFT training split
     plus the evaluated training examples, warm-started member by member; then compare both ensembles on the
     DFT test split and the validation candidates and activate the new one only when ``decide`` says so (and
@@ -232,6 +237,11 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
     unrelaxed and the relaxed cell, with the same relaxed label. Members predict at the evaluator's fidelity by
     default (what screening asks of them). ``workers`` members train at once, in forked processes of one
     thread each (default: ``GNOME_TRAIN_WORKERS``, else 1; the round's retrain stage and the admin use it too).
+
+    ``rounds`` limits the candidate examples trained on to those of these discovery rounds (a campaign that
+    learns only from what it evaluated); the validation candidates are every one in the database. ``test`` also
+    measures the new ensemble on the test candidates (``metrics["new"]["test"]``: MAE with a bootstrap 95 % interval, as
+    it screens), the points of a campaign's scaling plot.
     """
     from .gnn.data import candidate_examples, data_hash, examples, split_of
     from .gnn.model import with_fidelities
@@ -248,7 +258,7 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
         if not base_paths:
             raise ValueError("no ensemble to fine-tune (no released members and no active checkpoint)")
         base_models = [load_model(p)[0] for p in base_paths][: members or None]
-        records = evaluated_examples(("train",))[: candidate_limit or None]
+        records = evaluated_examples(("train",), rounds=rounds)[: candidate_limit or None]
         val_records = evaluated_examples(("validation",))
         if not records:
             raise ValueError("no evaluated training examples: run make_training_candidates or a discovery round first")
@@ -271,7 +281,8 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
         checkpoint.training = {**plan.__dict__, "warm_start": base.path if base else "released",
                                "dft_train": len(dft_train), "dft_test": len(dft_test),
                                "candidate_examples": len(cand_train), "candidate_structures": len(records),
-                               "candidate_repeats": candidate_repeats, "volume_copies": list(volumes),
+                               "candidate_repeats": candidate_repeats, "rounds": rounds,
+                               "candidates_by_round": _by_round(records), "volume_copies": list(volumes),
                                "midway_frames": list(midway), "workers": workers,
                                "validation_candidates": len(val_unrelaxed),
                                "left_out": len(skipped) + len(dft_skipped),
@@ -308,6 +319,9 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
             save_checkpoint(out / f"member-{member}.pt", model)
             (out / f"member-{member}" / "last.pt").unlink(missing_ok=True)
         decision = decide(base_figures, new_figures)
+        if test:
+            ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(progress="measuring on the test candidates")
+            new_figures["test"] = _test_figures(models, new_figures["screen_tta"])
         checkpoint.metrics = {
             "test_mae_ensemble_no_tta": new_figures["dft_test_mae"], "base": base_figures, "new": new_figures,
             "decision": decision,
@@ -322,6 +336,29 @@ def finetune_ensemble(*, epochs: int = FINETUNE_EPOCHS, learning_rate: float = F
     finally:
         _finished(checkpoint, started)
     return checkpoint
+
+
+def _by_round(records: list[dict]) -> dict[str, int]:
+    """How many of the candidate structures trained on each discovery round evaluated ("none": bootstrap or
+    imported examples)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        key = str(r.get("round") or "none")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _test_figures(models, tta: bool) -> dict | None:
+    """The ensemble on every test candidate, as it screens (with TTA or not): MAE with its bootstrap 95 %
+    interval, bias, and the classification figures; None when the database holds no test candidate."""
+    from .gnn.data import candidate_examples
+    from .screening import ensemble_screening
+
+    records = evaluated_examples(("test",))
+    unrelaxed, _ = candidate_examples(records, relaxed=False)
+    if not unrelaxed:
+        return None
+    return _json_safe({**ensemble_screening(models, records, unrelaxed, tta=tta), "tta": tta})
 
 
 def learned_offsets(models, dft_test, fidelities) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-__all__ = ["PREFIX", "discovery_href", "material_href", "predict_href"]
+__all__ = ["PREFIX", "campaign_href", "discovery_href", "material_href", "predict_href"]
 
 PREFIX = "/explorer/"
 
@@ -15,6 +15,12 @@ def material_href(material_id: str) -> str:
 
 def discovery_href(round_id: int | None = None) -> str:
     return f"{PREFIX}discovery" if round_id is None else f"{PREFIX}discovery/{round_id}"
+
+
+def campaign_href(campaign_id: int | None = None) -> str:
+    """The campaigns list (/explorer/discovery/campaigns) or one campaign's page."""
+    base = f"{PREFIX}discovery/campaigns"
+    return base if campaign_id is None else f"{base}/{campaign_id}"
 
 
 def predict_href() -> str:

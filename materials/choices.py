@@ -1,6 +1,6 @@
 """The status of a background job's row, defined once for every app: imports, hull recomputes, screen runs and
 training (``RunStatus``), molecular dynamics and relaxations (``QueuedRunStatus``), discovery rounds
-(``CancellableRunStatus``).
+(``CancellableRunStatus``) and campaigns (``PausableRunStatus``).
 
 Every job runs, then succeeds or fails, with the same values and labels. Jobs that wait for a worker before they
 run, or that can be cancelled, add those states to ``RunStatus`` (each under the value it has always been stored
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["CancellableRunStatus", "QueuedRunStatus", "RunStatus"]
+__all__ = ["CancellableRunStatus", "PausableRunStatus", "QueuedRunStatus", "RunStatus"]
 
 
 class RunStatus(models.TextChoices):
@@ -37,3 +37,7 @@ QueuedRunStatus = _extended("QueuedRunStatus", before={"QUEUED": ("queued", "Que
 # A job that waits until it is started and may be cancelled on request (discovery rounds).
 CancellableRunStatus = _extended("CancellableRunStatus", before={"PENDING": ("pending", "Pending")},
                                  after={"CANCELLED": ("cancelled", "Cancelled")})
+
+# A job of many rounds that may also be paused between them (discovery campaigns).
+PausableRunStatus = _extended("PausableRunStatus", before={"PENDING": ("pending", "Pending")},
+                              after={"PAUSED": ("paused", "Paused"), "CANCELLED": ("cancelled", "Cancelled")})

@@ -52,6 +52,7 @@ from .state import (
     finish,
     is_cancelled,
     is_done,
+    mark_running,
     note_start,
     round_driven,
     round_lock,
@@ -63,9 +64,9 @@ __all__ = [
     "DEFAULTS", "DISCOVERY_DATASET", "DISCOVERY_LICENCE", "MAX_RESUMES", "ORDER", "STAGES", "STALLED_AFTER_S",
     "Progress", "RoundCancelled", "RoundConfig", "RoundError", "RoundStage", "activity", "cancel", "create_round",
     "evaluate", "evaluate_chunks", "fail", "finish", "finish_evaluation", "finish_screening", "generate", "ingest",
-    "is_cancelled", "is_done", "material_id_of", "measure", "note_start", "resume_stalled", "retrain", "round_driven",
-    "round_lock", "run_inline", "screen", "screen_chunks", "screening_mode", "select", "stage_named", "update_hull",
-    "validate_config",
+    "is_cancelled", "is_done", "mark_running", "material_id_of", "measure", "note_start", "resume_stalled", "retrain",
+    "round_driven", "round_lock", "run_inline", "screen", "screen_chunks", "screening_mode", "select", "stage_named",
+    "update_hull", "validate_config",
 ]
 
 Stage = DiscoveryRound.Stage
@@ -131,6 +132,7 @@ def run_inline(round_id: int, progress: Progress | None = None) -> DiscoveryRoun
 
 
 def _run_inline(round_id: int, tell: Progress) -> DiscoveryRound:
+    mark_running(round_id)
     try:
         for stage in STAGES:
             rnd = DiscoveryRound.objects.get(pk=round_id)

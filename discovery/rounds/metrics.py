@@ -7,7 +7,7 @@ import time
 from hullapi.engine import is_stable_energy
 
 from ..models import Candidate, DiscoveryRound
-from .state import Stage, mark
+from .state import Stage, is_done, mark
 
 __all__ = ["measure"]
 
@@ -19,6 +19,8 @@ def measure(round_id: int) -> dict:
     from hullapi.models import Stability
 
     rnd = DiscoveryRound.objects.get(pk=round_id)
+    if is_done(rnd, Stage.MEASURED):  # judged once, against the hull right after the round (not a later one)
+        return rnd.metrics
     started = time.perf_counter()
     evaluated = list(Candidate.objects.filter(round_id=round_id, evaluation="done").select_related("material"))
     stability = {s.material_id: s for s in Stability.objects.filter(
@@ -44,7 +46,7 @@ def measure(round_id: int) -> dict:
     def rate(values):
         return sum(values) / len(values) if values else None
 
-    from ..screening import ratio_ci95, wilson
+    from ..screening import mean_ci95, ratio_ci95, wilson
 
     def arm_figures(by_arm: dict[str, list[bool]]) -> dict:
         hit, base = rate(by_arm["filtered"]), rate(by_arm["control"])
@@ -65,7 +67,9 @@ def measure(round_id: int) -> dict:
             "definition": "every binary subsystem of the candidate's system held a compound on the 'all' hull "
                           "when the candidate was screened",
         },
+        # the screening model's error on what it screened, before any retraining on these candidates
         "ensemble_mae_ev_per_atom": sum(errors) / len(errors) if errors else None,
+        "ensemble_mae_ci95": mean_ci95(errors), "ensemble_mae_n": len(errors),
         "new_stable": sorted(new_stable, key=lambda x: x["material_id"]),
         "new_stable_compositions": sorted({x["formula"] for x in new_stable}),
         "energies": f"evaluated with {rnd.config['evaluator']} (a machine-learned potential, not DFT)",

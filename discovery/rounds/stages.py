@@ -359,10 +359,17 @@ def update_hull(round_id: int) -> None:
 
 def retrain(round_id: int) -> None:
     """Optionally, the active ensemble fine-tuned on everything evaluated so far (GNoME's flywheel): minutes on
-    a CPU. Off by default."""
+    a CPU. Off by default; a campaign's round always fine-tunes the campaign's ensemble (discovery.campaigns)."""
     rnd = DiscoveryRound.objects.get(pk=round_id)
+    if is_done(rnd, Stage.RETRAINED):
+        return
     started = time.perf_counter()
-    if RoundConfig.stored(rnd.config).retrain:
+    if rnd.campaign_id is not None:
+        from ..campaigns import retrain_round
+
+        # the campaign's own ensemble, on what the campaign says; the site's active one is left alone
+        retrain_round(round_id)
+    elif RoundConfig.stored(rnd.config).retrain:
         from ..training import finetune_ensemble
 
         # warm-started from the active ensemble on DFT + every evaluated example (this round's included);

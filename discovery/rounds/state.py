@@ -13,7 +13,7 @@ from ..models import DiscoveryRound
 from .config import validate_config
 
 __all__ = ["ORDER", "RoundCancelled", "cancel", "check_cancel", "create_round", "fail", "finish", "is_cancelled",
-           "is_done", "mark", "note_start", "round_driven", "round_lock", "set_progress"]
+           "is_done", "mark", "mark_running", "note_start", "round_driven", "round_lock", "set_progress"]
 
 Stage = DiscoveryRound.Stage
 ORDER = list(Stage)  # the stages in the order a round goes through them
@@ -94,6 +94,13 @@ def note_start(round_id: int, stage: str, at: float) -> None:
         rnd = DiscoveryRound.objects.select_for_update().get(pk=round_id)
         rnd.timings = {**rnd.timings, f"_{stage}_started": at}
         rnd.save(update_fields=["timings"])
+
+
+def mark_running(round_id: int) -> None:
+    """A pending round (new, or a failed one resumed) is running from the moment a driver takes it up."""
+    DiscoveryRound.objects.filter(pk=round_id, status=DiscoveryRound.Status.PENDING).update(
+        status=DiscoveryRound.Status.RUNNING)
+    DiscoveryRound.objects.filter(pk=round_id, started_at=None).update(started_at=timezone.now())
 
 
 def set_progress(round_id: int, text: str) -> None:

@@ -4,6 +4,7 @@
 - ``material``: /explorer/material/<id> (properties, stability, phase diagram, conductivity, similar materials)
 - ``screens``: /explorer/screens (families of interest)
 - ``discovery``: /explorer/discovery and /explorer/discovery/<round id>
+- ``campaigns``: /explorer/discovery/campaigns and /explorer/discovery/campaigns/<campaign id> (active learning)
 - ``predict``: /explorer/predict (ask about a pasted crystal)
 
 A page reads data only through the service functions of the apps (``<app>.services``), the same functions the
@@ -21,7 +22,7 @@ from dash import Input, Output, State, no_update
 from .. import search as search_state
 from ..components import notice
 from ..links import PREFIX
-from . import discovery, material, predict, screens, search
+from . import campaigns, discovery, material, predict, screens, search
 
 __all__ = ["page_for", "register", "viewers"]
 
@@ -44,6 +45,8 @@ def page_for(pathname: str | None, query_string: str | None):
         return screens.screens_page(), no_update
     if path.rstrip("/") == "/predict":
         return predict.predict_page(), no_update
+    if path.rstrip("/") == "/discovery/campaigns" or path.startswith("/discovery/campaigns/"):  # before round ids
+        return campaigns.campaigns_page(unquote(path[len("/discovery/campaigns"):]).strip("/") or None), no_update
     if path.rstrip("/") == "/discovery" or path.startswith("/discovery/"):
         return discovery.discovery_page(unquote(path[len("/discovery"):]).strip("/") or None), no_update
     return search.search_page(search_state.from_url(query_string)), no_update

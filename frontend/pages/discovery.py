@@ -15,6 +15,7 @@ from discovery import services as discovery
 
 from ..components import completeness_text, fmt, notice, percent, table
 from ..links import discovery_href, material_href
+from .campaigns import campaigns_block
 
 __all__ = ["discovery_page", "evaluated_label", "parity_figure", "register", "round_detail", "round_rows",
            "rounds_figure", "screening_panel"]
@@ -218,7 +219,10 @@ def round_detail(round_id: int):
             return fmt(value, 2) + (f" (95% {interval[0]:.2f} to {interval[1]:.2f}, Katz)" if interval else "")
         if not m.get("evaluated_filtered") or not m.get("evaluated_control"):
             return "— (an arm has no evaluated candidate)"
-        return "— (no stable control candidate: a larger control arm gives one)"
+        interval = m.get("daf_ci95")
+        bound = (f"; 95% from {interval[0]:.2f} to {interval[1]:.2f}, Katz with 0.5 added to each count"
+                 if interval else "")
+        return f"— (no stable control candidate{bound}: a larger control arm narrows it)"
 
     complete = metrics.get("complete_hulls")
     complete_rows = [] if not complete else [
@@ -313,6 +317,7 @@ def discovery_page(round_id: str | None = None):
                "and places them on the hull. Hit rate: the stable share of the model's picks; prevalence: the stable "
                "share of the random control; DAF (discovery acceleration factor): their ratio.",
                className="is-size-7", style={"marginBottom": "1rem"}),
+        campaigns_block(discovery.campaign_documents()),
     ]
     blocks.append(screening_panel())
     picked = None

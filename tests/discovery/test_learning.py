@@ -290,7 +290,8 @@ def test_a_rounds_daf_interval_covers_the_true_ratio_about_95_percent_of_the_tim
     """Katz's log interval of hit rate / prevalence, checked by what it claims: draw both arms of many simulated
     rounds from known rates (a filter with twice the prevalence) and count how often the interval holds the truth."""
     rng = np.random.default_rng(7)
-    cases = [(0.30, 0.15, 60, 120), (0.5, 0.1, 40, 200), (0.2, 0.2, 100, 100)]
+    # the last case: a small control arm that finds no stable candidate in a fifth of the rounds
+    cases = [(0.30, 0.15, 60, 120), (0.5, 0.1, 40, 200), (0.2, 0.2, 100, 100), (0.3, 0.05, 30, 30)]
     for p_hit, p_base, n_hit, n_base in cases:
         covered = defined = 0
         for _ in range(2000):
@@ -303,8 +304,9 @@ def test_a_rounds_daf_interval_covers_the_true_ratio_about_95_percent_of_the_tim
         assert defined >= 1900 and 0.93 <= covered / defined <= 0.98, (p_hit, p_base, covered / defined)
     low, high = ratio_ci95(20, 100, 10, 100)  # DAF 2.0 from 20 % against 10 %
     assert low < 2.0 < high and low == pytest.approx(2.0 / high * 2.0)  # symmetric on the log scale
-    assert ratio_ci95(5, 50, 0, 50) is None  # no stable control candidate: the ratio is undefined
-    assert ratio_ci95(3, 10, 1, 0) is None
+    low, high = ratio_ci95(5, 50, 0, 50)  # no stable control candidate: still bounded below (Haldane-Anscombe)
+    assert 0.5 < low < 1 < high < 1000  # 10 % against 0 of 50: not yet evidence of a better filter
+    assert ratio_ci95(3, 10, 1, 0) is None  # an empty arm: no interval
     zero = ratio_ci95(0, 40, 8, 40)  # a filter that found nothing: from 0, bounded above
     assert zero[0] == 0.0 and 0 < zero[1] < 1
 

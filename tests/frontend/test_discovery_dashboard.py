@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from dash.development.base_component import Component
 from pymatgen.core import Structure
 
 from discovery.api import round_doc
@@ -19,7 +18,7 @@ from materials.models import Licence, Material, Source
 from materials.science import structure_fields
 
 from ..conftest import read_sample_rows
-from .dash_tree import by_id, walk
+from .dash_tree import by_id, has_id, text, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -34,20 +33,6 @@ TIMINGS = {"generated": 12.4, "screened": 95.2, "selected": 0.31, "evaluated": 8
            "measured": 0.2, "_evaluate_started": 1.7e9}
 
 
-def has_id(tree, id_: str) -> bool:
-    return any(getattr(c, "id", None) == id_ for c in walk(tree))
-
-
-def text(component) -> str:
-    """The visible text of a component and its children."""
-    children = getattr(component, "children", None)
-    parts = []
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if isinstance(child, Component):
-            parts.append(text(child))
-        elif isinstance(child, (str, int, float)):
-            parts.append(str(child))
-    return " ".join(parts)
 
 
 def figure_texts(figure) -> list[str]:

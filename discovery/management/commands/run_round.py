@@ -29,7 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--evaluate", type=int, default=rounds.DEFAULTS["evaluation_budget"],
                             help="Evaluation budget of the model's arm.")
         parser.add_argument("--control", type=float, default=rounds.DEFAULTS["control_fraction"],
-                            help="Control arm, as a share of the evaluation budget (default 0.1).")
+                            help="Control arm, as a share of the evaluation budget (default "
+                                 f"{rounds.DEFAULTS['control_fraction']}).")
         parser.add_argument("--evaluator", default=rounds.DEFAULTS["evaluator"],
                             help="chgnet (default), sevennet, sevennet-l3i5")
         parser.add_argument("--fmax", type=float, default=rounds.DEFAULTS["fmax"])
