@@ -325,7 +325,7 @@ def retrain_round(round_id: int) -> dict:
             members=config["finetune_members"], dft_limit=config["dft_limit"], workers=config["finetune_workers"],
             rounds=round_ids, test=True)
     except ValueError as exc:  # nothing to learn from yet (no training-split candidate): the ensemble stays
-        outcome = {"checkpoint_id": None, "skipped": str(exc), "activated": False}
+        outcome = {**_retrain_outcome(None), "skipped": str(exc)[:500]}
     else:
         outcome = _retrain_outcome(checkpoint, always=config.get("adopt") == "always")
     return _record(rnd, outcome)
@@ -342,23 +342,25 @@ def _record(rnd: DiscoveryRound, outcome: dict) -> dict:
     return outcome
 
 
-def _retrain_outcome(checkpoint: ModelCheckpoint, *, always: bool = False) -> dict:
-    """What the round records of its fine-tune; ``always``: adopted whatever the rule said (``adopt="always"``,
-    as GNoME screened each round with the newest model), the rule's verdict kept beside it."""
-    m, training = checkpoint.metrics or {}, checkpoint.training or {}
+def _retrain_outcome(checkpoint: ModelCheckpoint | None, *, always: bool = False) -> dict:
+    """What the round records of its fine-tune (every key, None where ``checkpoint`` is None: skipped);
+    ``always``: adopted whatever the rule said (``adopt="always"``, as GNoME screened each round with the newest
+    model), the rule's verdict kept beside it."""
+    m = (checkpoint.metrics if checkpoint else None) or {}
+    training = (checkpoint.training if checkpoint else None) or {}
     test = (m.get("new") or {}).get("test") or {}
     decision = m.get("decision") or {}
-    return {"checkpoint_id": checkpoint.pk, "checkpoint": checkpoint.name,
-            "candidates_trained": training.get("candidate_structures"),
+    return {"checkpoint_id": checkpoint.pk if checkpoint else None, "checkpoint": checkpoint.name if checkpoint else None,
+            "skipped": None, "candidates_trained": training.get("candidate_structures"),
             "candidates_by_round": training.get("candidates_by_round"),
             "test_mae_ev_per_atom": test.get("mae_ev_per_atom"), "test_mae_ci95": test.get("mae_ci95"),
             "test_n": test.get("n"), "test_tta": test.get("tta"),
             "validation_mae_ev_per_atom": (m.get("new") or {}).get("validation_mae"),
             "base_validation_mae_ev_per_atom": (m.get("base") or {}).get("validation_mae"),
             "dft_test_mae_ev_per_atom": (m.get("new") or {}).get("dft_test_mae"),
-            "activated": always or bool(decision.get("activate")), "rule": bool(decision.get("activate")),
-            "reasons": decision.get("reasons", []),
-            "wall_seconds": checkpoint.wall_seconds}
+            "activated": checkpoint is not None and (always or bool(decision.get("activate"))),
+            "rule": bool(decision.get("activate")), "reasons": decision.get("reasons", []),
+            "wall_seconds": checkpoint.wall_seconds if checkpoint else None}
 
 
 # ---- the document the API and the explorer read ------------------------------------------------------------

@@ -59,9 +59,10 @@ def ratio_ci95(hits_a: int, n_a: int, hits_b: int, n_b: int, z: float = Z95) -> 
 
 
 def mean_ci95(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
-    """The 95 % percentile-bootstrap interval of a mean (a MAE from absolute errors); None without values."""
+    """The 95 % percentile-bootstrap interval of a mean (a MAE from absolute errors); None without values (or
+    without resamples)."""
     x = np.asarray(values, dtype=float)
-    if not len(x):
+    if not len(x) or resamples <= 0:
         return None
     rng, means = np.random.default_rng(seed), []
     for start in range(0, resamples, 100):  # 100 resamples at a time: memory stays small on large sets

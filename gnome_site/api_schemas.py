@@ -1,4 +1,4 @@
-"""Declared response schemas of the discovery API (rounds, candidates, conductivity), attached from here.
+"""Declared response schemas of the discovery API (rounds, candidates, campaigns, conductivity), attached from here.
 
 ``discovery/api.py`` builds its answers as plain dicts; drf-spectacular's view extensions give those views
 these schemas for ``/api/schema/`` without touching the views (``target_class`` names them, so nothing here
@@ -16,7 +16,8 @@ from rest_framework import serializers as s
 
 from materials.api_schemas import _flag, _free, _integer, _number, _text
 
-__all__ = ["CandidatePage", "ConductivityAnswer", "RoundAnswer", "RoundListAnswer"]
+__all__ = ["CampaignAnswer", "CampaignListAnswer", "CandidatePage", "ConductivityAnswer", "RoundAnswer",
+           "RoundListAnswer"]
 
 
 class RoundSummary(s.Serializer):
@@ -164,6 +165,99 @@ class ConductivityAnswer(s.Serializer):
     meta = ConductivityMeta(help_text="Version")
 
 
+def _interval(help_text: str) -> s.ListField:
+    return s.ListField(child=s.FloatField(), allow_null=True, help_text=help_text)
+
+
+class CampaignFineTune(s.Serializer):
+    checkpoint_id = _integer("Checkpoint fine-tuned after the round (id); null when it was skipped", allow_null=True)
+    checkpoint = _text("Its name", allow_null=True)
+    skipped = _text("Why no fine-tune ran (nothing to learn from yet); null when one ran", allow_null=True)
+    candidates_trained = _integer("Evaluated candidates (structures) it was trained on (count)", allow_null=True)
+    candidates_by_round = s.DictField(child=s.IntegerField(), allow_null=True,
+                                      help_text="Of those, how many each discovery round evaluated (round id -> count)")
+    test_mae_ev_per_atom = _number("MAE on every held-out test candidate, as it screens (eV/atom, against the "
+                                   "evaluator: a machine-learned potential)")
+    test_mae_ci95 = _interval("Its 95 % percentile-bootstrap interval (eV/atom)")
+    test_n = _integer("Test candidates (count)", allow_null=True)
+    test_tta = _flag("Whether it screens with test-time augmentation", allow_null=True)
+    validation_mae_ev_per_atom = _number("Screening MAE on the validation candidates (eV/atom)")
+    base_validation_mae_ev_per_atom = _number("The same of the ensemble it started from (eV/atom)")
+    dft_test_mae_ev_per_atom = _number("MAE on the DFT test crystals (eV/atom)")
+    activated = _flag("Whether it screens the next round")
+    rule = _flag("Whether the activation rule found it better (lower validation MAE, not worse on DFT)")
+    reasons = s.ListField(child=s.CharField(), help_text="The rule's reasons, with both figures")
+    wall_seconds = _number("Wall time of the fine-tune (s)")
+
+
+class CampaignRound(s.Serializer):
+    index = _integer("Position in the campaign (1 for the first)")
+    round_id = _integer("Discovery round (id)")
+    status = _text("pending, running, succeeded, failed or cancelled")
+    stage = _text("Latest stage reached")
+    progress = _text("What it is doing", allow_blank=True)
+    screened_with = _text("The GNN ensemble that screened it (machine-learned)")
+    hit_rate = _number("Stable among the model's evaluated picks (fraction)")
+    hit_rate_ci95 = _interval("Wilson 95 % interval (fraction)")
+    stable_filtered = _integer("Stable picks (count)", allow_null=True)
+    evaluated_filtered = _integer("Evaluated picks (count)", allow_null=True)
+    prevalence = _number("Stable among the evaluated random control (fraction)")
+    prevalence_ci95 = _interval("Wilson 95 % interval (fraction)")
+    stable_control = _integer("Stable control candidates (count)", allow_null=True)
+    evaluated_control = _integer("Evaluated control candidates (count)", allow_null=True)
+    daf = _number("Discovery acceleration factor: hit rate / prevalence (ratio); null without a stable control")
+    daf_ci95 = _interval("Katz's log 95 % interval (ratio; 0.5 added to each count when an arm has no stable one)")
+    screening_mae_ev_per_atom = _number("MAE of the screening ensemble on the round's evaluated candidates, before it "
+                                        "was trained on them (eV/atom)")
+    screening_mae_ci95 = _interval("Its 95 % percentile-bootstrap interval (eV/atom)")
+    screening_mae_n = _integer("Candidates in that MAE (count)", allow_null=True)
+    new_stable = _integer("New stable materials (count)", allow_null=True)
+    new_stable_complete = _integer("Of those, in systems whose binaries all held a compound (count)", allow_null=True)
+    new_stable_incomplete = _integer("Of those, in systems whose hull missed a binary (count)", allow_null=True)
+    complete_hulls = _free("The same arms over complete-hull candidates only", allow_null=True)
+    retrained = CampaignFineTune(allow_null=True, help_text="The fine-tune after the round; null before it")
+
+
+class CampaignScalingPoint(s.Serializer):
+    round = _integer("The round it followed (position in the campaign)")
+    training_candidates = _integer("Evaluated candidates trained on (count)")
+    test_mae_ev_per_atom = _number("Test MAE on the held-out candidates (eV/atom)")
+    test_mae_ci95 = _interval("Its 95 % interval (eV/atom)")
+    test_n = _integer("Test candidates (count)")
+    checkpoint = _text("The fine-tuned checkpoint")
+    activated = _flag("Whether it screened the next round")
+
+
+class CampaignDoc(s.Serializer):
+    id = _integer("Campaign (id)")
+    name = _text("Name", allow_blank=True)
+    status = _text("pending, running, paused, succeeded, failed or cancelled")
+    progress = _text("What it is doing", allow_blank=True)
+    created_at = s.DateTimeField(help_text="When it was created (ISO 8601)")
+    started_at = s.DateTimeField(help_text="When it started (ISO 8601)", allow_null=True)
+    finished_at = s.DateTimeField(help_text="When it ended (ISO 8601)", allow_null=True)
+    error = _text("Why it failed, if it did", allow_blank=True)
+    created_by = _text("Who started it", allow_blank=True)
+    config = _free("Its settings (discovery.campaigns.DEFAULTS; the round's under 'round')")
+    rounds_planned = _integer("Rounds it will run (count)")
+    rounds_done = _integer("Rounds that succeeded (count)")
+    base_model = _text("The ensemble its first round screened with")
+    current_model = _text("The ensemble its next round screens with")
+    energies = _text("What the energies are (the evaluator's: a machine-learned potential, not DFT)")
+    intervals = _text("How the 95 % intervals are computed")
+    licence = _text("Licence of what it produces")
+    rounds = CampaignRound(many=True, help_text="Its rounds, first first")
+    scaling = CampaignScalingPoint(many=True, help_text="Test MAE against candidates trained on, one per fine-tune")
+
+
+class CampaignListAnswer(s.Serializer):
+    data = CampaignDoc(many=True, help_text="The latest 200 campaigns, newest first")
+
+
+class CampaignAnswer(s.Serializer):
+    data = CampaignDoc(help_text="The campaign")
+
+
 PAGING = [OpenApiParameter("arm", str, enum=["filtered", "control", "any"]), OpenApiParameter("_page", int),
           OpenApiParameter("_per_page", int)]
 
@@ -188,6 +282,14 @@ EXTENSIONS = [
     _extension("discovery.api.RoundCandidates",
                get=extend_schema(operation_id="discovery_round_candidates", responses={200: CandidatePage},
                                  parameters=PAGING)),
+    _extension("discovery.api.CampaignList",
+               get=extend_schema(operation_id="discovery_campaigns_list", responses={200: CampaignListAnswer}),
+               post=extend_schema(operation_id="discovery_campaigns_create", request=OpenApiTypes.OBJECT,
+                                  responses={202: CampaignAnswer})),
+    _extension("discovery.api.CampaignDetail",
+               get=extend_schema(operation_id="discovery_campaign_retrieve", responses={200: CampaignAnswer}),
+               post=extend_schema(operation_id="discovery_campaign_action", request=OpenApiTypes.OBJECT,
+                                  responses={202: CampaignAnswer})),
     _extension("discovery.api.MaterialConductivity",
                get=extend_schema(operation_id="material_conductivity", responses={200: ConductivityAnswer})),
 ]

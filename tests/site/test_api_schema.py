@@ -26,6 +26,24 @@ PINNED = {
         "method kind energy_ev energy_corrected_ev correction_ev correction_scheme "
         "e_form_ev_per_atom note"
     ),
+    "CampaignAnswer": "data",
+    "CampaignDoc": (
+        "id name status progress created_at started_at finished_at error created_by config rounds_planned "
+        "rounds_done base_model current_model energies intervals licence rounds scaling"
+    ),
+    "CampaignFineTune": (
+        "checkpoint_id checkpoint skipped candidates_trained candidates_by_round test_mae_ev_per_atom test_mae_ci95 "
+        "test_n test_tta validation_mae_ev_per_atom base_validation_mae_ev_per_atom dft_test_mae_ev_per_atom "
+        "activated rule reasons wall_seconds"
+    ),
+    "CampaignListAnswer": "data",
+    "CampaignRound": (
+        "index round_id status stage progress screened_with hit_rate hit_rate_ci95 stable_filtered "
+        "evaluated_filtered prevalence prevalence_ci95 stable_control evaluated_control daf daf_ci95 "
+        "screening_mae_ev_per_atom screening_mae_ci95 screening_mae_n new_stable new_stable_complete "
+        "new_stable_incomplete complete_hulls retrained"
+    ),
+    "CampaignScalingPoint": "round training_candidates test_mae_ev_per_atom test_mae_ci95 test_n checkpoint activated",
     "CandidateDoc": "id key formula method parent detail arm predicted hull_completeness evaluated",
     "CandidateEvaluation": (
         "status method e_form_ev_per_atom e_above_hull_ev_per_atom is_stable material_id "
@@ -322,7 +340,7 @@ def response_schema(schema: dict, path: str, method: str = "get", status: str = 
 
 @pytest.fixture
 def served(catalogue, db):
-    """The slice with both hulls, a screen run, an upload, a discovery round with an evaluated candidate."""
+    """The slice with both hulls, a screen run, an upload, a discovery round with an evaluated candidate, a campaign."""
     from discovery.models import Candidate, DiscoveryRound
     from hullapi import services
     from hullapi.models import HullSet
@@ -341,7 +359,26 @@ def served(catalogue, db):
                              evaluator="CHGNet 0.3.0 relax", energy_ev=-100.0, e_form_ev_per_atom=-1.49,
                              e_above_hull_ev_per_atom=0.01, is_stable=False, material=gnome,
                              hull_completeness={"binaries": 3, "covered": 3, "missing": [], "complete": True})
-    return {"gnome": gnome, "mp": Material.objects.filter(source="mp", chemsys="Li-O").first(), "round": rnd}
+    # a campaign with one measured and fine-tuned round, and one not started
+    from discovery import campaigns
+
+    campaign = campaigns.create_campaign({"rounds": 3, "round": {"chemsys": ["Co-Li-O"]}}, name="schema")
+    tuned = campaigns.catalogue_only_checkpoint()
+    measured = {"hit_rate": 0.5, "hit_rate_ci95": [0.2, 0.8], "stable_filtered": 2, "evaluated_filtered": 4,
+                "prevalence": 0.25, "prevalence_ci95": [0.05, 0.7], "stable_control": 1, "evaluated_control": 4,
+                "daf": 2.0, "daf_ci95": [0.3, 13.0], "ensemble_mae_ev_per_atom": 0.1, "ensemble_mae_ci95": [0.05, 0.2],
+                "ensemble_mae_n": 8, "new_stable": [{"material_id": gnome.material_id, "hull_completeness": {
+                    "complete": True}}], "complete_hulls": {"hit_rate": 0.5},
+                "retrained": {**campaigns._retrain_outcome(None), "checkpoint_id": tuned.pk, "checkpoint": tuned.name,
+                              "candidates_trained": 6, "candidates_by_round": {"1": 6}, "test_mae_ev_per_atom": 0.09,
+                              "test_mae_ci95": [0.08, 0.1], "test_n": 50, "test_tta": False, "activated": True,
+                              "rule": True, "reasons": ["better"], "wall_seconds": 12.0}}
+    DiscoveryRound.objects.create(name="schema 1", config={"evaluator": "chgnet"}, campaign=campaign,
+                                  campaign_index=1, status="succeeded", stage="retrained", metrics=measured)
+    DiscoveryRound.objects.create(name="schema 2", config={"evaluator": "chgnet"}, campaign=campaign,
+                                  campaign_index=2)
+    return {"gnome": gnome, "mp": Material.objects.filter(source="mp", chemsys="Li-O").first(), "round": rnd,
+            "campaign": campaign}
 
 
 def test_real_answers_match_their_declared_schemas_exactly(schema, served, client, admin_client, monkeypatch):
@@ -374,6 +411,8 @@ def test_real_answers_match_their_declared_schemas_exactly(schema, served, clien
         ("/api/v1/discovery/rounds/", "/api/v1/discovery/rounds/", {}),
         ("/api/v1/discovery/rounds/{id}/", f"/api/v1/discovery/rounds/{rnd.pk}/", {}),
         ("/api/v1/discovery/rounds/{id}/candidates", f"/api/v1/discovery/rounds/{rnd.pk}/candidates", {"arm": "any"}),
+        ("/api/v1/discovery/campaigns/", "/api/v1/discovery/campaigns/", {}),
+        ("/api/v1/discovery/campaigns/{id}/", f"/api/v1/discovery/campaigns/{served['campaign'].pk}/", {}),
         ("/optimade/v1/info", "/optimade/v1/info", {}),
         ("/optimade/v1/info/structures", "/optimade/v1/info/structures", {}),
         ("/optimade/v1/links", "/optimade/v1/links", {}),
@@ -433,6 +472,15 @@ def test_real_answers_match_their_declared_schemas_exactly(schema, served, clien
         errors = list(Draft7Validator(response_schema(schema, "/api/v1/predict/relax/{id}/")).iter_errors(answer.json()))
         assert not errors, (job.status, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]])
     covered.add(("get", "/api/v1/predict/relax/{id}/"))
-    # every JSON operation was tried but starting a discovery round and a relaxation (each would run one)
+    # pausing a campaign answers with the campaign
+    paused = admin_client.post(f"/api/v1/discovery/campaigns/{served['campaign'].pk}/", {"action": "pause"},
+                               content_type="application/json")
+    assert paused.status_code == 202 and paused.json()["data"]["status"] == "paused"
+    errors = list(Draft7Validator(response_schema(schema, "/api/v1/discovery/campaigns/{id}/", "post", "202"))
+                  .iter_errors(paused.json()))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]]
+    covered.add(("post", "/api/v1/discovery/campaigns/{id}/"))
+    # every JSON operation was tried but starting a discovery round, a campaign and a relaxation (each would run one)
     every = {(m, p) for m, p, _, _ in json_responses(schema)}
-    assert every - covered == {("post", "/api/v1/discovery/rounds/"), ("post", "/api/v1/predict/relax/")}
+    assert every - covered == {("post", "/api/v1/discovery/rounds/"), ("post", "/api/v1/discovery/campaigns/"),
+                               ("post", "/api/v1/predict/relax/")}
